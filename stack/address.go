@@ -26,9 +26,7 @@ func (n *NIC) AddAddress(p netip.Prefix) error {
 	n.addrs.Store(&next)
 	n.mu.Unlock()
 
-	if !n.IsLoopback() || p.Bits() < p.Addr().BitLen() {
-		n.stack.AddRoute(RouteEntry{Dst: p.Masked(), NIC: n.id, Src: p.Addr(), connected: true})
-	}
+	n.stack.addConnectedRoute(n, p)
 	for _, e := range n.netEPs {
 		if o, ok := e.ep.(AddressObserver); ok {
 			o.AddressAdded(p)
@@ -52,6 +50,14 @@ func (n *NIC) RemoveAddress(a netip.Addr) error {
 	n.addrs.Store(&next)
 	n.mu.Unlock()
 	n.stack.removeConnectedRoute(n.id, p)
+	// Another address in the same subnet keeps the subnet reachable, as on
+	// Linux where the route then names that address as its source.
+	for _, q := range next {
+		if q.Masked() == p.Masked() {
+			n.stack.addConnectedRoute(n, q)
+			break
+		}
+	}
 	return nil
 }
 

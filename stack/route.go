@@ -78,6 +78,23 @@ func (s *Stack) Routes() []RouteEntry {
 	return slices.Clone(s.routes.entries)
 }
 
+// addConnectedRoute adds the route to p's subnet through n, unless the
+// subnet already has one (the first address of a subnet is its primary).
+func (s *Stack) addConnectedRoute(n *NIC, p netip.Prefix) {
+	if n.IsLoopback() && p.Bits() == p.Addr().BitLen() {
+		return
+	}
+	dst := p.Masked()
+	s.mu.RLock()
+	exists := slices.ContainsFunc(s.routes.entries, func(e RouteEntry) bool {
+		return e.connected && e.NIC == n.id && e.Dst == dst
+	})
+	s.mu.RUnlock()
+	if !exists {
+		s.AddRoute(RouteEntry{Dst: dst, NIC: n.id, Src: p.Addr(), connected: true})
+	}
+}
+
 func (s *Stack) removeConnectedRoute(nic int, p netip.Prefix) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

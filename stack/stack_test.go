@@ -240,6 +240,33 @@ func TestAddressErrors(t *testing.T) {
 	}
 }
 
+func TestSecondAddressInSubnetKeepsConnectedRoute(t *testing.T) {
+	s, _, nic, _ := newTestStack(t)
+	mustAdd(t, nic, "10.213.0.2/24")
+	mustAdd(t, nic, "10.213.0.3/24")
+	dst := netip.MustParseAddr("10.213.0.9")
+	if r, err := s.FindRoute(0, netip.Addr{}, dst); err != nil || r.LocalAddr.String() != "10.213.0.2" {
+		t.Fatalf("route with two addresses = %v, %v; want source 10.213.0.2 (primary)", r, err)
+	}
+	if err := nic.RemoveAddress(netip.MustParseAddr("10.213.0.3")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FindRoute(0, netip.Addr{}, dst); err != nil {
+		t.Fatalf("removing the secondary address removed the subnet route: %v", err)
+	}
+	if err := nic.RemoveAddress(netip.MustParseAddr("10.213.0.2")); err != nil {
+		t.Fatal(err)
+	}
+	mustAdd(t, nic, "10.213.0.4/24")
+	mustAdd(t, nic, "10.213.0.5/24")
+	if err := nic.RemoveAddress(netip.MustParseAddr("10.213.0.4")); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.FindRoute(0, netip.Addr{}, dst); err != nil || r.LocalAddr.String() != "10.213.0.5" {
+		t.Fatalf("after removing the primary: %v, %v; want source 10.213.0.5", r, err)
+	}
+}
+
 func TestNICNamesAreUnique(t *testing.T) {
 	s, _, _, _ := newTestStack(t)
 	if _, err := s.AddNIC(&frameLink{mtu: 1500}, NICOptions{Name: "eth0"}); err == nil {
