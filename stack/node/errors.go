@@ -1,0 +1,8 @@
+package node
+
+import "golang.org/x/sys/unix"
+
+var (
+	errExist      = unix.EEXIST
+	errNetUnreach = unix.ENETUNREACH
+)

@@ -1,0 +1,60 @@
+package dgram
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/netprov/netprov/stack"
+	"github.com/netprov/netprov/stack/buffer"
+)
+
+func TestQueueOrderAndGrowth(t *testing.T) {
+	var q Queue
+	for i := 0; i < 40; i++ {
+		q.Push(Datagram{Pkt: buffer.FromBytes([]byte{byte(i)}), Truesize: Truesize(1)})
+		if i%3 == 0 {
+			d := q.Pop()
+			d.Pkt.Release()
+		}
+	}
+	if q.Bytes() != q.Len()*Truesize(1) {
+		t.Errorf("Bytes %d for %d datagrams", q.Bytes(), q.Len())
+	}
+	prev := -1
+	for q.Len() > 0 {
+		d := q.Pop()
+		v := int(d.Pkt.Data()[0])
+		if v <= prev {
+			t.Fatalf("out of order: %d after %d", v, prev)
+		}
+		prev = v
+		d.Pkt.Release()
+	}
+	if q.Bytes() != 0 || q.Front() != nil {
+		t.Error("queue not empty")
+	}
+}
+
+func TestICMPErrno(t *testing.T) {
+	for _, c := range []struct {
+		e    stack.ICMPError
+		v4   bool
+		want unix.Errno
+		hard bool
+	}{
+		{stack.ICMPError{Type: 3, Code: 3}, true, unix.ECONNREFUSED, true},
+		{stack.ICMPError{Type: 3, Code: 1}, true, unix.EHOSTUNREACH, false},
+		{stack.ICMPError{Type: 3, Code: 4}, true, unix.EMSGSIZE, true},
+		{stack.ICMPError{Type: 11}, true, unix.EHOSTUNREACH, false},
+		{stack.ICMPError{Type: 1, Code: 4}, false, unix.ECONNREFUSED, true},
+		{stack.ICMPError{Type: 1, Code: 1}, false, unix.EACCES, true},
+		{stack.ICMPError{Type: 2}, false, unix.EMSGSIZE, true},
+		{stack.ICMPError{Kind: stack.ICMPPortUnreachable}, true, unix.ECONNREFUSED, true},
+	} {
+		got, hard := ICMPErrno(c.e, c.v4)
+		if got != c.want || hard != c.hard {
+			t.Errorf("%+v v4=%v: %v hard=%v, want %v %v", c.e, c.v4, got, hard, c.want, c.hard)
+		}
+	}
+}

@@ -1,0 +1,7 @@
+//go:build race
+
+package udp_test
+
+// raceEnabled: the race detector makes sync.Pool drop items at random,
+// so allocation counts are meaningless.
+const raceEnabled = true
