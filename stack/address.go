@@ -105,11 +105,18 @@ func (n *NIC) PrimaryAddress(dst netip.Addr) (netip.Addr, bool) {
 		if p.Contains(dst) {
 			return a, true
 		}
-		if !first.IsValid() && (a.IsLinkLocalUnicast() == dst.IsLinkLocalUnicast() || !dst.Is6()) {
+		if !first.IsValid() && (a.IsLinkLocalUnicast() == linkScope(dst) || !dst.Is6()) {
 			first = a
 		}
 	}
 	return first, first.IsValid()
+}
+
+// linkScope reports whether an IPv6 destination is link-local in scope:
+// a link-local unicast address or a multicast group of scope 1 or 2
+// (RFC 6724 rule 2 then prefers a link-local source).
+func linkScope(a netip.Addr) bool {
+	return a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast()
 }
 
 // lastAddr is the highest address of the prefix (the IPv4 broadcast).

@@ -58,8 +58,10 @@ type TransportProtocol interface {
 	// Number is the IP protocol number.
 	Number() uint8
 	// HandlePacket processes a packet addressed to this host. pkt's data
-	// starts at the transport header; it owns pkt. The verdict tells the
-	// network layer whether to answer with an ICMP error.
+	// starts at the transport header and the network header is still in
+	// the headroom. With the verdict Delivered the transport owns pkt; with
+	// PortUnreachable it has not touched it, and the network layer quotes
+	// it in an ICMP error and releases it.
 	HandlePacket(pkt *buffer.Packet, ip IPInfo) Verdict
 	// HandleError processes an ICMP error about a packet this host sent.
 	// payload starts at the transport header of the offending packet (at

@@ -220,6 +220,24 @@ func TestFindRouteErrorsAndLocalDestinations(t *testing.T) {
 	}
 }
 
+func TestSourceAddressScope(t *testing.T) {
+	_, _, nic, _ := newTestStack(t)
+	mustAdd(t, nic, "fd00:213::2/64")
+	mustAdd(t, nic, "fe80::2/64")
+	for dst, want := range map[string]string{
+		"ff02::1":      "fe80::2",     // link-scope multicast: link-local source
+		"fe80::9":      "fe80::2",     // link-local unicast
+		"ff0e::1":      "fd00:213::2", // global multicast
+		"2001:db8::1":  "fd00:213::2", // off-link global
+		"fd00:213::77": "fd00:213::2", // on-link
+	} {
+		got, ok := nic.PrimaryAddress(netip.MustParseAddr(dst))
+		if !ok || got.String() != want {
+			t.Errorf("PrimaryAddress(%s) = %v, want %s", dst, got, want)
+		}
+	}
+}
+
 func TestAddressErrors(t *testing.T) {
 	s, _, nic, _ := newTestStack(t)
 	mustAdd(t, nic, "10.213.0.2/24")

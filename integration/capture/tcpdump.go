@@ -28,7 +28,7 @@ func Start(t testing.TB, ns *netns.NS, iface, filter string) *Capture {
 		t.Skip("tcpdump not installed (scripts/setup installs it)")
 	}
 	c := &Capture{path: filepath.Join(t.TempDir(), "capture.pcap"), done: make(chan struct{})}
-	args := []string{"netns", "exec", ns.Name(), "tcpdump", "-i", iface, "-U", "-n", "-s", "256", "-w", c.path}
+	args := []string{"netns", "exec", ns.Name(), "tcpdump", "-i", iface, "--immediate-mode", "-U", "-n", "-s", "256", "-w", c.path}
 	if filter != "" {
 		args = append(args, filter)
 	}

@@ -96,7 +96,11 @@ func (f *fakeTransport) HandlePacket(pkt *buffer.Packet, ip stack.IPInfo) stack.
 	f.mu.Lock()
 	f.packets = append(f.packets, deliveredPacket{bytes.Clone(pkt.Data()), ip})
 	f.mu.Unlock()
-	pkt.Release()
+	// A transport that answers PortUnreachable leaves pkt to the network
+	// layer (see stack.TransportProtocol).
+	if f.verdict == stack.Delivered {
+		pkt.Release()
+	}
 	return f.verdict
 }
 

@@ -156,18 +156,16 @@ func (e *Endpoint) deliver(pkt *buffer.Packet, h header.IPv4Fields, hl int, mult
 		pkt.Release()
 		return
 	}
-	// The transport owns pkt once called; keep the start of the datagram in
-	// case it asks for a port unreachable. TCP never does (it answers with
-	// RST), so it pays nothing.
-	var quote [icmpErrorRoom]byte
-	n := 0
-	if h.Protocol != header.ProtoTCP && !noErrors {
-		n = copy(quote[:], pkt.Data())
-	}
 	pkt.Meta.NetworkHeaderLen = hl
 	pkt.TrimFront(hl)
 	p.stats.InDelivers.Add(1)
-	if tp.HandlePacket(pkt, info) == stack.PortUnreachable && n > 0 {
-		p.sendError(quote[:n], header.ICMPv4DstUnreachable, header.ICMPv4CodePortUnreachable, 0)
+	if tp.HandlePacket(pkt, info) == stack.PortUnreachable {
+		// The transport left pkt to us; its IP header is still in the
+		// headroom, so the error quotes the datagram without a copy.
+		if !noErrors {
+			pkt.Prepend(hl)
+			p.sendError(pkt.Data(), header.ICMPv4DstUnreachable, header.ICMPv4CodePortUnreachable, 0)
+		}
+		pkt.Release()
 	}
 }
