@@ -27,23 +27,22 @@ const (
 // Cubic is CUBIC (RFC 9438) as Linux implements it, with HyStart's ACK-train
 // and delay-increase detection ending slow start early.
 type Cubic struct {
-	cnt           uint32 // packets acked per +1 of cwnd
-	lastMaxCwnd   uint32 // W_max before the last reduction
-	lastCwnd      uint32
-	lastTime      time.Time
-	originPoint   uint32 // W_max of the current epoch
-	k             uint32 // time to reach originPoint, in 2^-10 s
-	delayMin      time.Duration
-	epochStart    time.Time // zero: no epoch
-	ackCnt        uint32
-	tcpCwnd       uint32 // the Reno-equivalent window (TCP friendliness)
-	sampleCnt     uint32
-	found         bool
-	roundStart    time.Time
-	lastAck       time.Time
-	endSeq        uint32
-	currRTT       time.Duration
-	hystartActive bool
+	cnt         uint32 // packets acked per +1 of cwnd
+	lastMaxCwnd uint32 // W_max before the last reduction
+	lastCwnd    uint32
+	lastTime    time.Time
+	originPoint uint32 // W_max of the current epoch
+	k           uint32 // time to reach originPoint, in 2^-10 s
+	delayMin    time.Duration
+	epochStart  time.Time // zero: no epoch
+	ackCnt      uint32
+	tcpCwnd     uint32 // the Reno-equivalent window (TCP friendliness)
+	sampleCnt   uint32
+	found       bool
+	roundStart  time.Time
+	lastAck     time.Time
+	endSeq      uint32
+	currRTT     time.Duration
 }
 
 func newCubic(now time.Time) *Cubic {
