@@ -381,6 +381,7 @@ func (l *endpoint) createChild(req *request, s *segment) *endpoint {
 	}
 	c.rcvBuf.resize(space, 0)
 	c.rcvWnd = req.rcvWnd
+	c.rcvSSThresh = req.rcvWnd
 	c.rcvNxt = req.irs + 1
 	c.rcvWup, c.copiedSeq = c.rcvNxt, c.rcvNxt
 	c.sndUna, c.sndNxt = req.iss+1, req.iss+1

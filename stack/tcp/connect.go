@@ -58,11 +58,6 @@ func (e *endpoint) startConnect(addr netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	if addr.Port() == 0 {
-		// Linux sends the SYN to port 0? No: tcp_v4_connect accepts it,
-		// but nothing can answer; use ECONNREFUSED like the kernel's RST.
-		return unix.ECONNREFUSED
-	}
 	if raddr.IsMulticast() || raddr == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return unix.ENETUNREACH
 	}
@@ -160,6 +155,7 @@ func (e *endpoint) initConnection() {
 		e.windowClamp = uint32(space)
 	}
 	e.rcvWnd, e.rcvWscale = e.selectInitialWindow(space, e.advmss)
+	e.rcvSSThresh = e.rcvWnd
 	e.rcvBuf.resize(space, 0)
 	e.rcvSpace = min(int(e.rcvWnd), int(e.proto.cfg.InitCwnd)*e.advmss)
 	e.quickAcks = 0

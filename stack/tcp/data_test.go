@@ -453,3 +453,70 @@ func TestSimultaneousOpen(t *testing.T) {
 		t.Fatalf("connect = %v", err)
 	}
 }
+
+// tcp_retries2 = 15: unacknowledged data is retransmitted 15 times with
+// backoff capped at 120 s, and the connection fails with ETIMEDOUT after
+// about 924.6 s (tcp_model_timeout with TCP_RTO_MIN).
+func TestRetries2Timeout(t *testing.T) {
+	c := newCtx(t, DefaultConfig())
+	ep, _ := c.establishedPlain()
+	_, _ = ep.Write([]byte("lost"), stack.WriteOptions{})
+	c.next()
+	start := c.clk.Now()
+	rtx := 0
+	for i := 0; i < 2000 && ep.Readiness(waiter.EventErr) == 0; i++ {
+		c.clk.Advance(500 * time.Millisecond)
+		for {
+			s, ok := c.tryNext()
+			if !ok {
+				break
+			}
+			if len(s.payload) > 0 {
+				rtx++
+			}
+		}
+	}
+	el := c.clk.Now().Sub(start)
+	if rtx != 15 || el < 924*time.Second || el > 926*time.Second {
+		t.Fatalf("%d retransmissions, gave up after %v; want 15 and ~924.6s", rtx, el)
+	}
+	buf := make([]byte, 1)
+	if _, err := ep.Read(buf, stack.ReadOptions{}); err != unix.ETIMEDOUT {
+		t.Fatalf("read = %v, want ETIMEDOUT", err)
+	}
+}
+
+// A lost FIN (with the last data) is retransmitted by the RTO, and the
+// data and FIN are acknowledged together.
+func TestFinRetransmitted(t *testing.T) {
+	c := newCtx(t, DefaultConfig())
+	ep, port := c.establishedPlain()
+	_, _ = ep.Write([]byte("tail"), stack.WriteOptions{})
+	d := c.next()
+	ep.Close()
+	fin := c.next()
+	if !fin.flags().Contains(header.TCPFlagFin) || fin.seq() != d.seq()+4 {
+		t.Fatalf("FIN %v seq=%d", fin.flags(), fin.seq())
+	}
+	c.clk.Advance(250 * time.Millisecond)
+	r := c.next()
+	if string(r.payload) != "tail" {
+		t.Fatalf("RTO resent %v %q", r.flags(), r.payload)
+	}
+	// Everything but the FIN is acknowledged: the FIN alone is resent.
+	c.inject(header.TCPFields{SrcPort: peerPort, DstPort: port, Seq: peerISN + 1, Ack: d.seq() + 4, Flags: header.TCPFlagAck, Window: 65535}, nil, nil)
+	for i := 0; i < 100; i++ {
+		c.clk.Advance(10 * time.Millisecond)
+		if s, ok := c.tryNext(); ok {
+			if !s.flags().Contains(header.TCPFlagFin) || s.seq() != d.seq()+4 || len(s.payload) != 0 {
+				t.Fatalf("resent %v seq=%d len=%d, want the FIN alone", s.flags(), s.seq(), len(s.payload))
+			}
+			c.inject(header.TCPFields{SrcPort: peerPort, DstPort: port, Seq: peerISN + 1, Ack: d.seq() + 5, Flags: header.TCPFlagAck, Window: 65535}, nil, nil)
+			if ep.Info().State != uint8(StateFinWait2) {
+				t.Fatalf("state %d, want FIN_WAIT2", ep.Info().State)
+			}
+			return
+		}
+	}
+	t.Fatal("FIN never retransmitted")
+}

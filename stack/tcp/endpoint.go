@@ -123,6 +123,7 @@ type endpoint struct {
 	advmss         int // MSS we advertise
 	mss            int // send MSS: payload bytes per full segment
 	rcvMSS         int
+	rcvSSThresh    uint32 // rcv_ssthresh: limit of the offered window
 	windowClamp    uint32
 	sndBuf         ring
 	rcvBuf         ring

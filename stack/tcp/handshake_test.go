@@ -128,6 +128,10 @@ func TestActiveOpenCompletes(t *testing.T) {
 	if ack.flags() != header.TCPFlagAck || ack.seq() != syn.seq()+1 || ack.ack() != peerISN+1 {
 		t.Fatalf("ACK %v seq=%d ack=%d, want [.] seq=%d ack=%d", ack.flags(), ack.seq(), ack.ack(), syn.seq()+1, peerISN+1)
 	}
+	// The third ACK offers rcv_wnd 64240 aligned up to the scale: 502.
+	if ack.f.Window != 502 {
+		t.Fatalf("third ACK window %d, want 502", ack.f.Window)
+	}
 	if !ack.opts.HasTimestamps || ack.opts.TSEcr != 777 {
 		t.Fatalf("ACK timestamps %+v, want tsecr 777", ack.opts)
 	}

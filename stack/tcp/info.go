@@ -74,7 +74,7 @@ func (e *endpoint) fillTCPInfo(b []byte) {
 	if e.route != nil {
 		ne.PutUint32(b[60:], uint32(e.route.MTU))
 	}
-	ne.PutUint32(b[64:], e.rcvWnd)
+	ne.PutUint32(b[64:], e.rcvSSThresh)
 	ne.PutUint32(b[68:], us(e.srtt))
 	ne.PutUint32(b[72:], us(e.rttvar))
 	ne.PutUint32(b[76:], e.cw.SSThresh)

@@ -373,6 +373,9 @@ func (e *endpoint) processData(s *segment) {
 		return
 	}
 	e.bytesReceived += uint64(len(data))
+	if len(data) > 0 {
+		e.growWindow()
+	}
 	if e.ato == 0 {
 		// First data: quick-ACK mode (tcp_event_data_recv).
 		e.ato = atoMin

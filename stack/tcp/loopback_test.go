@@ -244,3 +244,17 @@ func TestLoopbackIPv6(t *testing.T) {
 		t.Fatalf("read %q %v", buf[:r.N], err)
 	}
 }
+
+// connect to port 0 is not refused locally: the SYN goes out and the
+// no-socket RST refuses it, as on Linux.
+func TestLoopbackConnectPortZero(t *testing.T) {
+	_, p := newLoopbackStack(t)
+	cl, _ := p.NewEndpoint(unix.AF_INET)
+	if err := cl.Connect(netip.MustParseAddrPort("127.0.0.1:0")); err != unix.EINPROGRESS {
+		t.Fatalf("connect = %v, want EINPROGRESS", err)
+	}
+	_ = waitReady(cl, waiter.EventOut, 5*time.Second)
+	if err := cl.Connect(netip.MustParseAddrPort("127.0.0.1:0")); err != unix.ECONNREFUSED {
+		t.Fatalf("connect = %v, want ECONNREFUSED", err)
+	}
+}

@@ -391,3 +391,64 @@ func TestMulticastSYNIgnored(t *testing.T) {
 		t.Fatal("ListenDrops not counted")
 	}
 }
+
+// Spec 54: a new SYN (higher sequence) to a TIME_WAIT socket reopens the
+// connection through the listener, with ISN = old snd_nxt + 65537.
+func TestTimeWaitNewSYN(t *testing.T) {
+	c := newCtx(t, DefaultConfig())
+	l := c.newEP()
+	_ = l.Bind(netip.MustParseAddrPort("0.0.0.0:8080"))
+	_ = l.Listen(4)
+	a, _ := c.passiveEstablished(l, nil, nil)
+	a.Close()
+	fin := c.next()
+	c.inject(header.TCPFields{SrcPort: peerPort, DstPort: 8080, Seq: peerISN + 1, Ack: fin.seq() + 1, Flags: header.TCPFlagAck | header.TCPFlagFin, Window: 502}, nil, nil)
+	c.next()
+	if a.Info().State != uint8(StateTimeWait) {
+		t.Fatalf("state %d, want TIME_WAIT", a.Info().State)
+	}
+	c.inject(header.TCPFields{SrcPort: peerPort, DstPort: 8080, Seq: peerISN + 100000, Flags: header.TCPFlagSyn, Window: 65535}, nil, nil)
+	sa := c.next()
+	if sa.flags() != header.TCPFlagSyn|header.TCPFlagAck || sa.seq() != fin.seq()+1+65537 {
+		t.Fatalf("reply %v seq=%d, want [S.] seq=%d", sa.flags(), sa.seq(), fin.seq()+1+65537)
+	}
+	if a.Info().State != uint8(StateClose) {
+		t.Fatal("TIME_WAIT socket not replaced")
+	}
+}
+
+// Closing a listener resets the connections nobody accepted.
+func TestListenerCloseResetsQueued(t *testing.T) {
+	c := newCtx(t, DefaultConfig())
+	l := c.newEP()
+	_ = l.Bind(netip.MustParseAddrPort("0.0.0.0:8080"))
+	_ = l.Listen(4)
+	port := uint16(8080)
+	c.inject(header.TCPFields{SrcPort: peerPort, DstPort: port, Seq: peerISN, Flags: header.TCPFlagSyn, Window: 65535}, nil, nil)
+	sa := c.next()
+	c.inject(header.TCPFields{SrcPort: peerPort, DstPort: port, Seq: peerISN + 1, Ack: sa.seq() + 1, Flags: header.TCPFlagAck, Window: 502}, nil, nil)
+	l.Close()
+	r := c.next()
+	if r.flags() != header.TCPFlagRst|header.TCPFlagAck || r.seq() != sa.seq()+1 {
+		t.Fatalf("close of listener sent %v seq=%d", r.flags(), r.seq())
+	}
+	c.inject(header.TCPFields{SrcPort: peerPort, DstPort: port, Seq: peerISN + 1, Ack: sa.seq() + 1, Flags: header.TCPFlagAck, Window: 502}, nil, []byte("x"))
+	if r := c.next(); r.flags() != header.TCPFlagRst {
+		t.Fatalf("segment after listener close answered %v", r.flags())
+	}
+}
+
+func TestEndpointsListing(t *testing.T) {
+	c := newCtx(t, DefaultConfig())
+	l := c.newEP()
+	_ = l.Bind(netip.MustParseAddrPort("0.0.0.0:8080"))
+	_ = l.Listen(4)
+	_, _ = c.passiveEstablished(l, nil, nil)
+	states := map[uint8]int{}
+	for _, ep := range c.p.Endpoints() {
+		states[ep.Info().State]++
+	}
+	if states[uint8(StateListen)] != 1 || states[uint8(StateEstablished)] != 1 {
+		t.Fatalf("listing states %v", states)
+	}
+}

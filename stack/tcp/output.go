@@ -69,6 +69,7 @@ func (e *endpoint) transmit(seq seqnum.Value, n int, flags header.TCPFlags, rtx 
 	if e.route == nil {
 		return
 	}
+	piece := e.curMSS()
 	o := &e.txOpts
 	o.HasMSS, o.SACKPermitted, o.WindowScale = false, false, -1
 	o.HasTimestamps, o.NumSACKBlocks = false, 0
@@ -103,9 +104,9 @@ func (e *endpoint) transmit(seq seqnum.Value, n int, flags header.TCPFlags, rtx 
 	}
 	gso := 0
 	segs := uint64(1)
-	if n > e.mss {
-		gso = e.mss
-		segs = uint64((n + e.mss - 1) / e.mss)
+	if n > piece {
+		gso = piece
+		segs = uint64((n + piece - 1) / piece)
 	}
 	_ = e.proto.emit(e.route, f, o, syn, p1, p2, e.ttl, e.tos, gso)
 	st := e.stack.Stats()
@@ -210,10 +211,12 @@ func (e *endpoint) curMSS() int {
 // on a GSO link a super-segment of whole MSS pieces that fits the link's
 // 64 KiB limit and the congestion window (tcp_tso_autosize).
 func (e *endpoint) segmentLimit(mss int) int {
-	if e.route == nil || e.route.NIC == nil || e.route.NIC.Capabilities()&link.CapGSO == 0 || mss != e.mss {
+	if e.route == nil || e.route.NIC == nil || e.route.NIC.Capabilities()&link.CapGSO == 0 {
 		return mss
 	}
-	hdr := e.route.MaxHeaderLen() + header.TCPMinLen
+	// Headers plus options: timestamps and the SACK blocks that made
+	// mss smaller than e.mss.
+	hdr := e.route.MaxHeaderLen() + header.TCPMinLen + (e.mss - mss)
 	if e.tsOK {
 		hdr += 12
 	}

@@ -229,7 +229,9 @@ func TestPipeTransferClean(t *testing.T) {
 		pp := newPipePair(t, mtu, pipe.Impairments{}, DefaultConfig())
 		start := time.Now()
 		rc, rs := transferBothWays(t, pp, 64<<20)
-		t.Logf("MTU %d: 64 MiB each way in %v, rcvbuf autotuned to %d / %d", mtu, time.Since(start), rc, rs)
+		t.Logf("MTU %d: 64 MiB each way in %v, rcvbuf autotuned to %d / %d, RcvQDrop %d/%d, RetransSegs %d/%d", mtu, time.Since(start), rc, rs,
+			pp.a.Stats().TCPExt.TCPRcvQDrop.Load(), pp.b.Stats().TCPExt.TCPRcvQDrop.Load(),
+			pp.a.Stats().TCP.RetransSegs.Load(), pp.b.Stats().TCP.RetransSegs.Load())
 		// DRS grew both receive buffers beyond tcp_rmem[1].
 		if rc <= 131072 || rs <= 131072 {
 			t.Fatalf("receive buffers not autotuned: %d / %d", rc, rs)
@@ -296,7 +298,7 @@ func TestPipeTransferGSO(t *testing.T) {
 		frames := pp.la.Stats().TxPackets
 		segs := pp.a.Stats().TCP.OutSegs.Load()
 		t.Logf("GSO loss %.0f%%: %v, %d frames for %d segments", loss*100, time.Since(start), frames, segs)
-		if loss == 0 && frames*4 > segs {
+		if loss == 0 && frames*2 > segs {
 			t.Fatalf("%d frames for %d segments: super-segments not used", frames, segs)
 		}
 	}

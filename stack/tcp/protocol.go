@@ -122,7 +122,7 @@ func (p *Protocol) HandlePacket(pkt *buffer.Packet, ip stack.IPInfo) stack.Verdi
 		n++
 	}
 	s.endSeq = s.seq.Add(n)
-	if ip.Multicast || s.dport == 0 || s.sport == 0 {
+	if ip.Multicast {
 		// Not for a unicast socket (spec 45/48): drop silently; a SYN to
 		// a broadcast or multicast address counts as a listen drop.
 		if ip.Multicast && s.flags&(header.TCPFlagSyn|header.TCPFlagAck) == header.TCPFlagSyn {
@@ -277,4 +277,22 @@ func (p *Protocol) challengeAllowed(now time.Time) bool {
 	}
 	p.challengeCount++
 	return true
+}
+
+// Endpoints returns the sockets in the connection tables (listeners, then
+// connections including TIME_WAIT) for `ss`-style listings.
+func (p *Protocol) Endpoints() []stack.Endpoint {
+	t := p.ports
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]stack.Endpoint, 0, len(t.established)+len(t.listeners))
+	for _, l := range t.listeners {
+		for _, e := range l {
+			out = append(out, e)
+		}
+	}
+	for _, e := range t.established {
+		out = append(out, e)
+	}
+	return out
 }

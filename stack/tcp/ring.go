@@ -66,6 +66,9 @@ func (r *ring) discard(k int) {
 	if k > r.n {
 		k = r.n
 	}
+	if k <= 0 {
+		return
+	}
 	r.n -= k
 	// The head moves even when the ring empties: out-of-order data may be
 	// stored beyond it.

@@ -10,23 +10,40 @@ import (
 // rcv_wnd.
 func (e *endpoint) selectWindow() uint16 {
 	capSpace := e.rcvBuf.capacity()
-	free := capSpace - e.rcvBuf.n
+	free := uint32(max(capSpace-e.rcvBuf.n, 0))
 	cur := e.receiveWindow()
-	win := uint32(max(free, 0))
+	// The offer grows with rcv_ssthresh (tcp_grow_window), not all at once.
+	win := min(free, e.rcvSSThresh, e.windowClamp)
 	// Receiver-side silly window avoidance (__tcp_select_window).
-	if int(win) < min(e.rcvMSS, capSpace/2) {
+	if int(free) < min(e.rcvMSS, capSpace/2) {
 		win = 0
 	}
-	win = min(win, e.windowClamp)
 	ws := e.rcvWscale
-	win = win >> ws << ws
-	if win < cur {
-		win = (cur + (1 << ws) - 1) >> ws << ws
+	if ws > 0 {
+		// Advertise enough that the scaling does not round it away
+		// (ALIGN up), as long as the buffer really has the room.
+		if up := (win + (1 << ws) - 1) >> ws << ws; up <= free {
+			win = up
+		}
 	}
+	// Never move the right edge back, except by the rounding to the scale
+	// that RFC 7323 §2.4 allows: rounding up instead would let the edge
+	// creep past the buffer. cur never exceeds the free space, because
+	// every edge offered was within it.
+	win = max(win, cur) >> ws << ws
 	win = min(win, uint32(maxWindow)<<ws)
 	e.rcvWnd = win
 	e.rcvWup = e.rcvNxt
 	return uint16(win >> ws)
+}
+
+// growWindow is tcp_grow_window: each received segment lets the offered
+// window grow by two advertised MSS, up to the free space and the clamp.
+func (e *endpoint) growWindow() {
+	free := uint32(max(e.rcvBuf.capacity()-e.rcvBuf.n, 0))
+	if e.rcvSSThresh < e.windowClamp && e.rcvSSThresh < free {
+		e.rcvSSThresh = min(e.rcvSSThresh+uint32(2*e.advmss), e.windowClamp)
+	}
 }
 
 // consumeLocked removes n bytes the application read (tcp_recvmsg +
