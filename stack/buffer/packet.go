@@ -21,9 +21,45 @@ const (
 	largeSize = 65536 + 2*Headroom
 )
 
+// pool recycles packets of one size class. A bounded free list sits in
+// front of a sync.Pool: sync.Pool drops its contents at every GC, and a
+// packet released on another goroutine than the one that allocated it
+// (the normal case: TCP allocates, the link's goroutine releases) then
+// costs an allocation; the free list survives collections, so the
+// steady-state data path allocates nothing.
+type pool struct {
+	free chan *Packet
+	sp   sync.Pool
+}
+
+func newPool(size, keep int) *pool {
+	return &pool{
+		free: make(chan *Packet, keep),
+		sp:   sync.Pool{New: func() any { return &Packet{buf: make([]byte, size)} }},
+	}
+}
+
+func (p *pool) get() *Packet {
+	select {
+	case pkt := <-p.free:
+		return pkt
+	default:
+		return p.sp.Get().(*Packet)
+	}
+}
+
+func (p *pool) put(pkt *Packet) {
+	select {
+	case p.free <- pkt:
+	default:
+		p.sp.Put(pkt)
+	}
+}
+
+// The free lists keep at most 8 MiB of each class between collections.
 var (
-	smallPool = sync.Pool{New: func() any { return &Packet{buf: make([]byte, smallSize)} }}
-	largePool = sync.Pool{New: func() any { return &Packet{buf: make([]byte, largeSize)} }}
+	smallPool = newPool(smallSize, 4096)
+	largePool = newPool(largeSize, 128)
 )
 
 // Packet is a network packet being built (output) or parsed (input). The
@@ -89,10 +125,10 @@ const (
 func New(headroom, size int) *Packet {
 	var p *Packet
 	if headroom+size <= smallSize {
-		p = smallPool.Get().(*Packet)
+		p = smallPool.get()
 		p.pooled = 1
 	} else if headroom+size <= largeSize {
-		p = largePool.Get().(*Packet)
+		p = largePool.get()
 		p.pooled = 2
 	} else {
 		p = &Packet{buf: make([]byte, headroom+size)}
@@ -113,9 +149,9 @@ func FromBytes(b []byte) *Packet {
 func (p *Packet) Release() {
 	switch p.pooled {
 	case 1:
-		smallPool.Put(p)
+		smallPool.put(p)
 	case 2:
-		largePool.Put(p)
+		largePool.put(p)
 	}
 }
 

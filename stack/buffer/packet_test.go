@@ -2,6 +2,7 @@ package buffer
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
 )
 
@@ -60,5 +61,32 @@ func TestPooledPacketsDoNotAllocate(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Fatalf("allocations per pooled packet = %v, want 0", allocs)
+	}
+}
+
+func TestPacketsReleasedOnAnotherGoroutineSurviveGC(t *testing.T) {
+	// Warm the free list, then move packets between goroutines across
+	// collections, as TCP (allocating) and a link (releasing) do.
+	ch := make(chan *Packet, 64)
+	done := make(chan struct{})
+	go func() {
+		for p := range ch {
+			p.Release()
+		}
+		close(done)
+	}()
+	for i := 0; i < 256; i++ {
+		ch <- New(Headroom, 1500)
+	}
+	allocs := testing.AllocsPerRun(50, func() {
+		for i := 0; i < 32; i++ {
+			ch <- New(Headroom, 1500)
+		}
+		runtime.GC()
+	})
+	close(ch)
+	<-done
+	if allocs > 1 {
+		t.Fatalf("allocations per round of 32 packets across a GC = %v, want ~0", allocs)
 	}
 }
