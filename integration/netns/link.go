@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -68,4 +69,15 @@ func (ns *NS) AddRoute(t testing.TB, route ...string) {
 		}
 	}
 	ns.IP(t, append(args, route...)...)
+}
+
+// HardwareAddr returns dev's link-layer address as the kernel reports it.
+func (ns *NS) HardwareAddr(t testing.TB, dev string) net.HardwareAddr {
+	t.Helper()
+	out := ns.Run(t, "cat", "/sys/class/net/"+dev+"/address")
+	hw, err := net.ParseMAC(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("netns %s: address of %s: %v", ns.name, dev, err)
+	}
+	return hw
 }

@@ -304,3 +304,30 @@ func TestLinkRouteAndSysctl(t *testing.T) {
 		t.Errorf("%s of the test process changed from %q to %q: sysctl leaked out of the namespace", key, before, after)
 	}
 }
+
+// TestWaitOperUpListeningAndHardwareAddr checks the waits on real kernel
+// state: a veth end is operationally up with a real qdisc once WaitOperUp
+// returns, a kernel listener is reported by WaitListening (and a closed
+// port is not), and HardwareAddr is the address ip link reports.
+func TestWaitOperUpListeningAndHardwareAddr(t *testing.T) {
+	a, b := pair(t)
+	a.WaitOperUp(t, "veth0")
+	b.WaitOperUp(t, "veth1")
+	out := string(a.IP(t, "-o", "link", "show", "veth0"))
+	if !strings.Contains(out, "LOWER_UP") || strings.Contains(out, "qdisc noop") {
+		t.Fatalf("veth0 after WaitOperUp:\n%s", out)
+	}
+	hw := a.HardwareAddr(t, "veth0")
+	if len(hw) != 6 || !strings.Contains(out, "link/ether "+hw.String()) {
+		t.Errorf("HardwareAddr(veth0) = %v, not the address in:\n%s", hw, out)
+	}
+
+	if got, _ := b.Exec("ss", "-Hltn", "sport", "= :7014"); len(strings.TrimSpace(string(got))) != 0 {
+		t.Fatalf("port 7014 already listening:\n%s", got)
+	}
+	b.Start(t, "nc", "-l", "10.213.0.2", "7014")
+	b.WaitListening(t, 7014)
+	if got := string(b.Run(t, "ss", "-Hltn")); !strings.Contains(got, "10.213.0.2:7014") {
+		t.Errorf("ss after WaitListening:\n%s", got)
+	}
+}

@@ -1,9 +1,7 @@
 package arp
 
 import (
-	"bytes"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,7 +9,7 @@ import (
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/clock"
 	"github.com/netprov/netprov/stack/header"
-	"github.com/netprov/netprov/stack/link"
+	"github.com/netprov/netprov/stack/internal/testlink"
 	"github.com/netprov/netprov/stack/neighbor"
 )
 
@@ -23,41 +21,12 @@ var (
 	peerMAC    = header.MAC{0x02, 0, 0, 0, 0, 0x02}
 )
 
-type captureLink struct {
-	mac    header.MAC
-	mu     sync.Mutex
-	frames [][]byte
-}
-
-func (l *captureLink) MTU() int                        { return 1500 }
-func (l *captureLink) LinkAddress() header.MAC         { return l.mac }
-func (l *captureLink) Capabilities() link.Capabilities { return link.CapEthernet }
-func (l *captureLink) Attach(link.Dispatcher)          {}
-func (l *captureLink) Close() error                    { return nil }
-func (l *captureLink) WritePackets(pkts []*buffer.Packet) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, p := range pkts {
-		l.frames = append(l.frames, bytes.Clone(p.Data()))
-		p.Release()
-	}
-	return len(pkts), nil
-}
-
-func (l *captureLink) take() [][]byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.frames
-	l.frames = nil
-	return f
-}
-
 type testContext struct {
 	t    *testing.T
 	clk  *clock.Fake
 	s    *stack.Stack
 	arp  *Protocol
-	link *captureLink
+	link *testlink.Link
 	nic  *stack.NIC
 }
 
@@ -66,7 +35,7 @@ func newContext(t *testing.T) *testContext {
 }
 
 func newContextConfig(t *testing.T, cfg Config) *testContext {
-	c := &testContext{t: t, clk: clock.NewFake(), link: &captureLink{mac: localMAC}}
+	c := &testContext{t: t, clk: clock.NewFake(), link: testlink.NewEthernet(localMAC, 1500)}
 	c.s = stack.New(stack.Options{Clock: c.clk})
 	c.arp = RegisterConfig(c.s, cfg)
 	nic, err := c.s.AddNIC(c.link, stack.NICOptions{Name: "eth0"})
@@ -95,7 +64,7 @@ type sentARP struct {
 func (c *testContext) takeARP() []sentARP {
 	c.t.Helper()
 	var out []sentARP
-	for _, f := range c.link.take() {
+	for _, f := range c.link.Take() {
 		eth, _ := header.ParseEthernet(f)
 		if eth.EtherType != header.EtherTypeARP {
 			c.t.Fatalf("non-ARP frame sent: %x", f)
@@ -180,7 +149,7 @@ func TestRequestForOtherHostIgnored(t *testing.T) {
 func TestWeakHostAnswersAnyLocalAddress(t *testing.T) {
 	c := newContext(t)
 	_ = c.nic.AddAddress(netip.PrefixFrom(localAddr, 24))
-	other, err := c.s.AddNIC(&captureLink{mac: header.MAC{2, 0, 0, 0, 0, 9}}, stack.NICOptions{Name: "eth1"})
+	other, err := c.s.AddNIC(testlink.NewEthernet(header.MAC{2, 0, 0, 0, 0, 9}, 1500), stack.NICOptions{Name: "eth1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +230,7 @@ func TestProbeUnicastAfterStale(t *testing.T) {
 	pkt := buffer.New(buffer.Headroom, 1)
 	pkt.Append(1)
 	_ = c.table().Output(peerAddr, pkt) // STALE → DELAY, sent at once
-	c.link.take()
+	c.link.Take()
 	c.clk.Advance(5 * time.Second) // DELAY → PROBE
 	got := c.takeARP()
 	if len(got) != 1 || got[0].eth.Dst != peerMAC || got[0].arp.TargetIP != peerAddr {

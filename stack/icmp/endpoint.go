@@ -9,17 +9,10 @@ import (
 
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/buffer"
+	"github.com/netprov/netprov/stack/dgram"
 	"github.com/netprov/netprov/stack/header"
-	"github.com/netprov/netprov/stack/socket/dgram"
 	"github.com/netprov/netprov/stack/socket/sockopt"
 	"github.com/netprov/netprov/stack/waiter"
-)
-
-const (
-	stateEstablished = 1
-	stateClose       = 7
-	rcvShutdown      = 1
-	sendShutdown     = 2
 )
 
 // binding is what lookups read; written with both locks held.
@@ -37,25 +30,18 @@ type endpoint struct {
 	t  *Transport
 	wq waiter.Queue
 
-	mu             sync.Mutex
-	b              binding
-	route          *stack.Route
-	closed         bool
-	shutdown       uint8
-	softErr        unix.Errno
-	rq             dgram.Queue
-	rcvbuf, sndbuf int
-	reuseAddr      bool // also read by hashLocked under the table lock
-	broadcast      bool
-	recvErr        bool
-	ttl, tos       int
-	generic        sockopt.Generic
+	mu        sync.Mutex
+	b         binding
+	route     *stack.Route
+	sk        dgram.Socket
+	reuseAddr bool // also read by hashLocked under the table lock
 }
 
 var _ stack.Endpoint = (*endpoint)(nil)
 
 func newEndpoint(t *Transport, family int) *endpoint {
-	e := &endpoint{t: t, rcvbuf: t.p.cfg.RmemDefault, sndbuf: t.p.cfg.WmemDefault, ttl: -1, tos: -1}
+	e := &endpoint{t: t}
+	e.sk.Init(&t.p.cfg.Config)
 	e.b.family = family
 	e.b.local = netip.AddrPortFrom(e.unspecified(), 0)
 	return e
@@ -74,7 +60,7 @@ func (e *endpoint) stack() *stack.Stack { return e.t.p.s }
 func (e *endpoint) Bind(addr netip.AddrPort) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
+	if e.sk.Closed {
 		return unix.EBADF
 	}
 	a, nic, err := e.checkAddr(addr.Addr())
@@ -109,7 +95,7 @@ func (e *endpoint) checkAddr(a netip.Addr) (netip.Addr, int, error) {
 		if !a.Is4() {
 			return netip.Addr{}, 0, unix.EAFNOSUPPORT
 		}
-		if a.IsUnspecified() || a.IsMulticast() || s.IsLocalAddress(a) || isBroadcast(s, a) {
+		if a.IsUnspecified() || a.IsMulticast() || s.IsLocalAddress(a) || dgram.IsBroadcast(s, a) {
 			return a, 0, nil
 		}
 		return netip.Addr{}, 0, unix.EADDRNOTAVAIL
@@ -143,15 +129,6 @@ func (e *endpoint) checkAddr(a netip.Addr) (netip.Addr, int, error) {
 	return a.WithZone(""), nic, nil
 }
 
-func isBroadcast(s *stack.Stack, a netip.Addr) bool {
-	for _, n := range s.NICs() {
-		if n.IsBroadcast(a) {
-			return true
-		}
-	}
-	return a == netip.AddrFrom4([4]byte{255, 255, 255, 255})
-}
-
 func (e *endpoint) autobindLocked() error {
 	if e.b.local.Port() != 0 {
 		return nil
@@ -178,7 +155,7 @@ func (e *endpoint) Accept() (stack.Endpoint, netip.AddrPort, error) {
 func (e *endpoint) Connect(addr netip.AddrPort) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
+	if e.sk.Closed {
 		return unix.EBADF
 	}
 	p := e.t.p
@@ -234,7 +211,7 @@ func (e *endpoint) routeTo(dst netip.Addr) (*stack.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.Flags&stack.RouteBroadcast != 0 && !e.broadcast {
+	if r.Flags&stack.RouteBroadcast != 0 && !e.sk.Broadcast {
 		return nil, unix.EACCES
 	}
 	return r, nil
@@ -244,60 +221,32 @@ func (e *endpoint) enqueue(pkt *buffer.Packet, src netip.Addr, nic int) {
 	if src.Is6() && src.IsLinkLocalUnicast() && nic != 0 {
 		src = src.WithZone(strconv.Itoa(nic))
 	}
-	ts := dgram.Truesize(pkt.Len())
 	e.mu.Lock()
-	if e.closed || e.rq.Bytes() > e.rcvbuf {
+	if e.sk.Closed || !e.sk.Enqueue(pkt, netip.AddrPortFrom(src, 0)) {
 		e.mu.Unlock()
 		pkt.Release()
 		return
 	}
-	e.rq.Push(dgram.Datagram{Pkt: pkt, From: netip.AddrPortFrom(src, 0), Truesize: ts})
 	e.mu.Unlock()
 	e.wq.Notify(waiter.EventIn)
 }
 
 func (e *endpoint) handleError(ie stack.ICMPError, v4 bool) {
-	errno, hard := dgram.ICMPErrno(ie, v4)
 	e.mu.Lock()
-	if !e.recvErr && (!hard || !e.b.connected) {
-		e.mu.Unlock()
-		return
-	}
-	e.softErr = errno
+	kept := e.sk.RecordError(ie, v4, e.b.connected)
 	e.mu.Unlock()
-	e.wq.Notify(waiter.EventErr)
+	if kept {
+		e.wq.Notify(waiter.EventErr)
+	}
 }
 
 // Read implements stack.Endpoint (ping_recvmsg): the whole echo reply,
 // ICMP header included; the source port is 0.
 func (e *endpoint) Read(p []byte, o stack.ReadOptions) (stack.ReadResult, error) {
 	e.mu.Lock()
-	if e.softErr != 0 {
-		err := e.softErr
-		e.softErr = 0
-		e.mu.Unlock()
-		return stack.ReadResult{}, err
-	}
-	d := e.rq.Front()
-	if d == nil {
-		sd := e.shutdown&rcvShutdown != 0
-		e.mu.Unlock()
-		if sd {
-			return stack.ReadResult{}, nil
-		}
-		return stack.ReadResult{}, unix.EAGAIN
-	}
-	data := d.Pkt.Data()
-	n := copy(p, data)
-	res := stack.ReadResult{N: n, Total: len(data), From: d.From, Truncated: n < len(data)}
-	if o.Peek {
-		e.mu.Unlock()
-		return res, nil
-	}
-	dd := e.rq.Pop()
-	e.mu.Unlock()
-	dd.Pkt.Release()
-	return res, nil
+	defer e.mu.Unlock()
+	res, _, err := e.sk.Read(p, o.Peek)
+	return res, err
 }
 
 // Write implements stack.Endpoint (ping_v4_sendmsg / ping_v6_sendmsg):
@@ -320,7 +269,7 @@ func (e *endpoint) Write(p []byte, o stack.WriteOptions) (int, error) {
 		return 0, unix.EINVAL
 	}
 	e.mu.Lock()
-	if e.closed {
+	if e.sk.Closed {
 		e.mu.Unlock()
 		return 0, unix.EBADF
 	}
@@ -342,23 +291,22 @@ func (e *endpoint) Write(p []byte, o stack.WriteOptions) (int, error) {
 		e.mu.Unlock()
 		return 0, err
 	}
-	if e.softErr != 0 {
-		err := e.softErr
-		e.softErr = 0
+	if e.sk.SoftErr != 0 {
+		err := e.sk.TakeError()
 		e.mu.Unlock()
 		return 0, err
 	}
-	if e.shutdown&sendShutdown != 0 {
+	if e.sk.Shutdown&dgram.SendShutdown != 0 {
 		e.mu.Unlock()
 		return 0, unix.EPIPE
 	}
 	ident := e.b.local.Port()
 	params := stack.NetworkParams{Protocol: e.t.number}
-	if e.ttl > 0 {
-		params.TTL = uint8(e.ttl)
+	if e.sk.TTL > 0 {
+		params.TTL = uint8(e.sk.TTL)
 	}
-	if e.tos > 0 {
-		params.TOS = uint8(e.tos)
+	if e.sk.TOS > 0 {
+		params.TOS = uint8(e.sk.TOS)
 	}
 	e.mu.Unlock()
 
@@ -394,13 +342,13 @@ func (e *endpoint) Write(p []byte, o stack.WriteOptions) (int, error) {
 
 // Shutdown implements stack.Endpoint.
 func (e *endpoint) Shutdown(how int) error {
-	if how < unix.SHUT_RD || how > unix.SHUT_RDWR {
-		return unix.EINVAL
-	}
 	e.mu.Lock()
-	e.shutdown |= uint8(how + 1)
+	err := e.sk.SetShutdown(how)
 	connected := e.b.connected
 	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	e.wq.Notify(waiter.EventIn | waiter.EventOut | waiter.EventHUp | waiter.EventRdHUp)
 	if !connected {
 		return unix.ENOTCONN
@@ -411,15 +359,15 @@ func (e *endpoint) Shutdown(how int) error {
 // Close implements stack.Endpoint.
 func (e *endpoint) Close() {
 	e.mu.Lock()
-	if e.closed {
+	if e.sk.Closed {
 		e.mu.Unlock()
 		return
 	}
-	e.closed = true
+	e.sk.Closed = true
 	e.t.p.mu.Lock()
 	e.t.p.unhashLocked(e)
 	e.t.p.mu.Unlock()
-	e.rq.Clear()
+	e.sk.Queue.Clear()
 	e.mu.Unlock()
 	e.wq.Notify(waiter.EventHUp)
 }
@@ -445,20 +393,7 @@ func (e *endpoint) RemoteAddress() (netip.AddrPort, error) {
 func (e *endpoint) Readiness(mask waiter.EventMask) waiter.EventMask {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	m := waiter.EventOut
-	if e.softErr != 0 {
-		m |= waiter.EventErr
-	}
-	if e.shutdown&rcvShutdown != 0 {
-		m |= waiter.EventRdHUp | waiter.EventIn
-	}
-	if e.shutdown == rcvShutdown|sendShutdown {
-		m |= waiter.EventHUp
-	}
-	if e.rq.Len() > 0 {
-		m |= waiter.EventIn
-	}
-	return m & (mask | waiter.EventErr | waiter.EventHUp)
+	return e.sk.Readiness(mask)
 }
 
 // EventQueue implements stack.Endpoint.
@@ -468,22 +403,14 @@ func (e *endpoint) EventQueue() *waiter.Queue { return &e.wq }
 func (e *endpoint) Info() stack.EndpointInfo {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	info := stack.EndpointInfo{Protocol: e.t.number, State: stateClose, Local: e.b.local, RecvQ: e.rq.Bytes()}
-	if e.b.connected {
-		info.State = stateEstablished
-		info.Remote = netip.AddrPortFrom(e.b.remote, 0)
-	}
-	return info
+	return e.sk.Info(e.t.number, e.b.local, netip.AddrPortFrom(e.b.remote, 0), e.b.connected)
 }
 
 // InQueue is SIOCINQ: the length of the first queued reply.
 func (e *endpoint) InQueue() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if d := e.rq.Front(); d != nil {
-		return d.Pkt.Len()
-	}
-	return 0
+	return e.sk.InQueue()
 }
 
 // OutQueue is SIOCOUTQ.
@@ -495,73 +422,42 @@ func (e *endpoint) SetSockOpt(level, name int, val []byte) error {
 	defer e.mu.Unlock()
 	switch level {
 	case unix.SOL_SOCKET:
-		if ok, err := e.generic.Set(name, val); ok {
+		if ok, err := e.sk.SetSocketOpt(name, val); ok {
 			return err
 		}
 		v, err := sockopt.Int(val)
 		if err != nil {
 			return err
 		}
-		switch name {
-		case unix.SO_REUSEADDR:
-			e.t.p.mu.Lock()
-			e.reuseAddr = v != 0
-			e.t.p.mu.Unlock()
-		case unix.SO_BROADCAST:
-			e.broadcast = v != 0
-		case unix.SO_RCVBUF:
-			e.rcvbuf = sockopt.RcvBuf(v, e.t.p.cfg.RmemMax)
-		case unix.SO_SNDBUF:
-			e.sndbuf = sockopt.SndBuf(v, e.t.p.cfg.WmemMax)
-		default:
+		if name != unix.SO_REUSEADDR {
 			return unix.ENOPROTOOPT
 		}
+		e.t.p.mu.Lock()
+		e.reuseAddr = v != 0
+		e.t.p.mu.Unlock()
 		return nil
 	case unix.SOL_IP:
-		v, err := sockopt.IntOrByte(val)
-		if err != nil {
+		if ok, err := e.sk.SetIPOpt(name, val); ok {
 			return err
 		}
-		switch name {
-		case unix.IP_TTL:
-			if v != -1 && (v < 1 || v > 255) {
-				return unix.EINVAL
-			}
-			e.ttl = v
-		case unix.IP_TOS:
-			e.tos = v & 0xff
-		case unix.IP_RECVERR:
-			e.recvErr = v != 0
-		default:
-			return unix.ENOPROTOOPT
+		if _, err := sockopt.IntOrByte(val); err != nil {
+			return err
 		}
-		return nil
+		return unix.ENOPROTOOPT
 	case unix.SOL_IPV6:
 		if e.b.family != unix.AF_INET6 {
 			return unix.ENOPROTOOPT
 		}
-		v, err := sockopt.Int(val)
-		if err != nil {
+		if ok, err := e.sk.SetIPv6Opt(name, val); ok {
 			return err
 		}
-		switch name {
-		case unix.IPV6_UNICAST_HOPS:
-			if v < -1 || v > 255 {
-				return unix.EINVAL
-			}
-			e.ttl = v
-		case unix.IPV6_TCLASS:
-			if v < -1 || v > 255 {
-				return unix.EINVAL
-			}
-			e.tos = v
-		case unix.IPV6_RECVERR:
-			e.recvErr = v != 0
-		case unix.IPV6_V6ONLY:
-			// Echo sockets are single-family; Linux accepts the option.
-		default:
+		if _, err := sockopt.Int(val); err != nil {
+			return err
+		}
+		if name != unix.IPV6_V6ONLY {
 			return unix.ENOPROTOOPT
 		}
+		// Echo sockets are single-family; Linux accepts the option.
 		return nil
 	}
 	return unix.ENOPROTOOPT
@@ -571,60 +467,26 @@ func (e *endpoint) SetSockOpt(level, name int, val []byte) error {
 func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ttl := e.ttl
-	if ttl <= 0 {
-		ttl = e.t.p.cfg.DefaultTTL
-	}
-	tos := e.tos
-	if tos < 0 {
-		tos = 0
-	}
 	switch level {
 	case unix.SOL_SOCKET:
-		if n, ok := e.generic.Get(name, buf); ok {
+		if n, ok := e.sk.GetSocketOpt(name, buf, e.b.family, int(e.t.number)); ok {
 			return n, nil
 		}
-		switch name {
-		case unix.SO_TYPE:
-			return sockopt.PutInt(buf, unix.SOCK_DGRAM), nil
-		case unix.SO_PROTOCOL:
-			return sockopt.PutInt(buf, int(e.t.number)), nil
-		case unix.SO_DOMAIN:
-			return sockopt.PutInt(buf, e.b.family), nil
-		case unix.SO_ERROR:
-			v := int(e.softErr)
-			e.softErr = 0
-			return sockopt.PutInt(buf, v), nil
-		case unix.SO_REUSEADDR:
+		if name == unix.SO_REUSEADDR {
 			return sockopt.PutBool(buf, e.reuseAddr), nil
-		case unix.SO_BROADCAST:
-			return sockopt.PutBool(buf, e.broadcast), nil
-		case unix.SO_RCVBUF:
-			return sockopt.PutInt(buf, e.rcvbuf), nil
-		case unix.SO_SNDBUF:
-			return sockopt.PutInt(buf, e.sndbuf), nil
 		}
 	case unix.SOL_IP:
-		switch name {
-		case unix.IP_TTL:
-			return sockopt.PutInt(buf, ttl), nil
-		case unix.IP_TOS:
-			return sockopt.PutInt(buf, tos), nil
-		case unix.IP_RECVERR:
-			return sockopt.PutBool(buf, e.recvErr), nil
+		if n, ok := e.sk.GetIPOpt(name, buf); ok {
+			return n, nil
 		}
 	case unix.SOL_IPV6:
 		if e.b.family != unix.AF_INET6 {
 			return 0, unix.ENOPROTOOPT
 		}
-		switch name {
-		case unix.IPV6_UNICAST_HOPS:
-			return sockopt.PutInt(buf, ttl), nil
-		case unix.IPV6_TCLASS:
-			return sockopt.PutInt(buf, tos), nil
-		case unix.IPV6_RECVERR:
-			return sockopt.PutBool(buf, e.recvErr), nil
-		case unix.IPV6_V6ONLY:
+		if n, ok := e.sk.GetIPv6Opt(name, buf); ok {
+			return n, nil
+		}
+		if name == unix.IPV6_V6ONLY {
 			return sockopt.PutBool(buf, true), nil
 		}
 	}

@@ -17,8 +17,8 @@ import (
 
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/buffer"
+	"github.com/netprov/netprov/stack/dgram"
 	"github.com/netprov/netprov/stack/header"
-	"github.com/netprov/netprov/stack/socket/sockopt"
 )
 
 // Config holds the sysctls echo sockets read.
@@ -28,38 +28,13 @@ type Config struct {
 	// "1 0" admits nobody; distributions open it to every group, which is
 	// what a sandbox's programs expect, so sockets are allowed by default).
 	Disabled bool
-	// RmemDefault, RmemMax, WmemDefault, WmemMax are net.core.*mem*.
-	RmemDefault, RmemMax, WmemDefault, WmemMax int
-	// DefaultTTL is net.ipv4.ip_default_ttl.
-	DefaultTTL int
+	// Config holds net.core.*mem* and net.ipv4.ip_default_ttl.
+	dgram.Config
 }
 
 // DefaultConfig returns Linux's defaults (with ping sockets allowed).
 func DefaultConfig() Config {
-	return Config{
-		RmemDefault: sockopt.DefaultMem, RmemMax: sockopt.DefaultMem,
-		WmemDefault: sockopt.DefaultMem, WmemMax: sockopt.DefaultMem,
-		DefaultTTL: 64,
-	}
-}
-
-func (c *Config) setDefaults() {
-	d := DefaultConfig()
-	if c.RmemDefault <= 0 {
-		c.RmemDefault = d.RmemDefault
-	}
-	if c.RmemMax <= 0 {
-		c.RmemMax = d.RmemMax
-	}
-	if c.WmemDefault <= 0 {
-		c.WmemDefault = d.WmemDefault
-	}
-	if c.WmemMax <= 0 {
-		c.WmemMax = d.WmemMax
-	}
-	if c.DefaultTTL <= 0 {
-		c.DefaultTTL = d.DefaultTTL
-	}
+	return Config{Config: dgram.DefaultConfig()}
 }
 
 // Protocol is the table of echo sockets of one stack, shared by both
@@ -94,7 +69,7 @@ var (
 // Register creates echo sockets with cfg (zero fields take the defaults)
 // and registers their transports for ICMPv4 (1) and ICMPv6 (58) on s.
 func Register(s *stack.Stack, cfg Config) *Protocol {
-	cfg.setDefaults()
+	cfg.SetDefaults()
 	p := &Protocol{s: s, cfg: cfg, idents: make(map[uint16][]*endpoint), nextIdent: 1}
 	p.v4 = &Transport{p: p, family: unix.AF_INET, number: header.ProtoICMP}
 	p.v6 = &Transport{p: p, family: unix.AF_INET6, number: header.ProtoICMPv6}
@@ -111,17 +86,7 @@ func (p *Protocol) V6() *Transport { return p.v6 }
 
 // Endpoints returns a snapshot of every bound echo socket.
 func (p *Protocol) Endpoints() []stack.EndpointInfo {
-	p.mu.RLock()
-	var eps []*endpoint
-	for _, l := range p.idents {
-		eps = append(eps, l...)
-	}
-	p.mu.RUnlock()
-	out := make([]stack.EndpointInfo, 0, len(eps))
-	for _, e := range eps {
-		out = append(out, e.Info())
-	}
-	return out
+	return dgram.Infos(&p.mu, p.idents)
 }
 
 // Number implements stack.TransportProtocol.
@@ -244,20 +209,6 @@ func (p *Protocol) unhashLocked(e *endpoint) {
 	if ident == 0 {
 		return
 	}
-	l := p.idents[ident]
-	out := l[:0]
-	for _, o := range l {
-		if o != e {
-			out = append(out, o)
-		}
-	}
-	for i := len(out); i < len(l); i++ {
-		l[i] = nil
-	}
-	if len(out) == 0 {
-		delete(p.idents, ident)
-	} else {
-		p.idents[ident] = out
-	}
+	dgram.Unhash(p.idents, ident, e)
 	e.b.local = netip.AddrPortFrom(e.b.local.Addr(), 0)
 }

@@ -5,13 +5,14 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/arp"
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/clock"
 	"github.com/netprov/netprov/stack/header"
-	"github.com/netprov/netprov/stack/link"
+	"github.com/netprov/netprov/stack/internal/testlink"
 )
 
 // The packet-level test context: one stack with one Ethernet NIC whose
@@ -25,48 +26,6 @@ var (
 	localMAC  = header.MAC{0x02, 0, 0, 0, 0, 0x01}
 	peerMAC   = header.MAC{0x02, 0, 0, 0, 0, 0x02}
 )
-
-// captureLink is a link.Endpoint that records written frames.
-type captureLink struct {
-	mtu int
-	mac header.MAC
-
-	// discard drops written frames without recording them (benchmarks).
-	discard bool
-
-	mu     sync.Mutex
-	frames [][]byte
-}
-
-func (l *captureLink) MTU() int                        { return l.mtu }
-func (l *captureLink) LinkAddress() header.MAC         { return l.mac }
-func (l *captureLink) Capabilities() link.Capabilities { return link.CapEthernet }
-func (l *captureLink) Attach(link.Dispatcher)          {}
-func (l *captureLink) Close() error                    { return nil }
-
-func (l *captureLink) WritePackets(pkts []*buffer.Packet) (int, error) {
-	if l.discard {
-		for _, p := range pkts {
-			p.Release()
-		}
-		return len(pkts), nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, p := range pkts {
-		l.frames = append(l.frames, bytes.Clone(p.Data()))
-		p.Release()
-	}
-	return len(pkts), nil
-}
-
-func (l *captureLink) take() [][]byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.frames
-	l.frames = nil
-	return f
-}
 
 // fakeTransport is a transport protocol test double that records what the
 // network layer gives it and answers with a fixed verdict.
@@ -110,19 +69,59 @@ func (f *fakeTransport) HandleError(e stack.ICMPError, ip stack.IPInfo, payload 
 	f.mu.Unlock()
 }
 
+// waitPackets waits (at most timeout) until tp has received n packets and
+// returns them; it fails the test if fewer, or more, arrive.
+func waitPackets(t *testing.T, tp *fakeTransport, n int, timeout time.Duration) []deliveredPacket {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		tp.mu.Lock()
+		got := append([]deliveredPacket(nil), tp.packets...)
+		tp.mu.Unlock()
+		if len(got) > n {
+			t.Fatalf("received %d packets, want %d", len(got), n)
+		}
+		if len(got) == n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("received %d of %d packets within %v", len(got), n, timeout)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// waitErrors waits (bounded) until the transport has recorded n errors.
+func waitErrors(t *testing.T, tp *fakeTransport, n int) []deliveredError {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tp.mu.Lock()
+		got := append([]deliveredError(nil), tp.errors...)
+		tp.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d ICMP errors delivered within 5 s, want %d", len(got), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 type testContext struct {
 	t    *testing.T
 	clk  *clock.Fake
 	s    *stack.Stack
 	ip   *Protocol
 	arp  *arp.Protocol
-	link *captureLink
+	link *testlink.Link
 	nic  *stack.NIC
 }
 
 func newContext(t *testing.T, mtu int, cfg Config, transports ...stack.TransportProtocol) *testContext {
 	t.Helper()
-	c := &testContext{t: t, clk: clock.NewFake(), link: &captureLink{mtu: mtu, mac: localMAC}}
+	c := &testContext{t: t, clk: clock.NewFake(), link: testlink.NewEthernet(localMAC, mtu)}
 	c.s = stack.New(stack.Options{Clock: c.clk})
 	c.arp = arp.Register(c.s)
 	c.ip = Register(c.s, cfg)
@@ -137,7 +136,7 @@ func newContext(t *testing.T, mtu int, cfg Config, transports ...stack.Transport
 	if err := nic.AddAddress(netip.PrefixFrom(localAddr, 24)); err != nil {
 		t.Fatal(err)
 	}
-	c.link.take() // gratuitous ARP
+	c.link.Take() // gratuitous ARP
 	t.Cleanup(func() { _ = c.s.Close() })
 	return c
 }
@@ -192,7 +191,7 @@ type sentIP struct {
 func (c *testContext) takeIP() []sentIP {
 	c.t.Helper()
 	var out []sentIP
-	for _, f := range c.link.take() {
+	for _, f := range c.link.Take() {
 		eth, err := header.ParseEthernet(f)
 		if err != nil {
 			c.t.Fatalf("bad frame: %v", err)

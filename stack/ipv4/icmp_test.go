@@ -156,7 +156,7 @@ func TestARPResolutionFailureReportsHostUnreachable(t *testing.T) {
 	var requests []time.Duration
 	start := c.clk.Now()
 	for i := 0; i < 40; i++ {
-		for _, f := range c.link.take() {
+		for _, f := range c.link.Take() {
 			eth, _ := header.ParseEthernet(f)
 			if eth.EtherType != header.EtherTypeARP {
 				t.Fatalf("sent a non-ARP frame while unresolved")
@@ -235,20 +235,7 @@ func TestLoopbackRoute(t *testing.T) {
 	if err := r.WritePacket(pkt, stack.NetworkParams{Protocol: header.ProtoUDP}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		udp.mu.Lock()
-		n := len(udp.packets)
-		udp.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("loopback packet not delivered within 5 s")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if d := udp.packets[0]; !bytes.Equal(d.data, udpish("lo")) || d.info.Src.String() != "127.0.0.1" {
+	if d := waitPackets(t, udp, 1, 5*time.Second)[0]; !bytes.Equal(d.data, udpish("lo")) || d.info.Src.String() != "127.0.0.1" {
 		t.Fatalf("delivered %+v", d)
 	}
 }

@@ -364,7 +364,7 @@ func TestUnfragmentedOutputDoesNotAllocate(t *testing.T) {
 	c := newContext(t, 1500, DefaultConfig())
 	c.resolvePeer()
 	r, _ := c.s.FindRoute(0, localAddr, peerAddr)
-	c.link.discard = true
+	c.link.SetDiscard(true)
 	allocs := testing.AllocsPerRun(200, func() {
 		pkt := buffer.New(buffer.Headroom, 1000)
 		pkt.Append(1000)
@@ -379,7 +379,7 @@ func BenchmarkWritePacket(b *testing.B) {
 	c := newContext(&testing.T{}, 1500, DefaultConfig())
 	c.resolvePeer()
 	r, _ := c.s.FindRoute(0, localAddr, peerAddr)
-	c.link.discard = true
+	c.link.SetDiscard(true)
 	b.ReportAllocs()
 	for b.Loop() {
 		pkt := buffer.New(buffer.Headroom, 1400)

@@ -2,19 +2,14 @@ package ipv4
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netprov/netprov/integration/netns"
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/arp"
 	"github.com/netprov/netprov/stack/buffer"
@@ -25,50 +20,56 @@ import (
 // kernelPeer is a veth pair between two test namespaces: the kernel owns
 // one end (with an address) and the stack the other, through AF_PACKET.
 type kernelPeer struct {
-	nsKernel, nsStack string
-	vethKernel        string
-	vethStack         string
-}
-
-func runCmd(t *testing.T, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	kernelNS, stackNS     *netns.NS
+	vethKernel, vethStack string
 }
 
 func newKernelPeer(t *testing.T, kernelAddr string, stackMAC header.MAC) *kernelPeer {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("kernel test needs root (network namespaces, veth, AF_PACKET)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("kernel test needs iproute2's ip")
-	}
-	var rnd [3]byte
-	_, _ = rand.Read(rnd[:])
-	sfx := hex.EncodeToString(rnd[:])
 	k := &kernelPeer{
-		nsKernel: "np" + sfx + "k", nsStack: "np" + sfx + "s",
-		vethKernel: "np" + sfx + "a", vethStack: "np" + sfx + "b",
+		kernelNS: netns.New(t, "k"), stackNS: netns.New(t, "s"),
+		vethKernel: netns.UniqueName("a"), vethStack: netns.UniqueName("b"),
 	}
-	runCmd(t, "ip", "netns", "add", k.nsKernel)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", k.nsKernel).Run() })
-	runCmd(t, "ip", "netns", "add", k.nsStack)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", k.nsStack).Run() })
-	runCmd(t, "ip", "link", "add", k.vethKernel, "netns", k.nsKernel, "type", "veth",
-		"peer", "name", k.vethStack, "netns", k.nsStack)
-	runCmd(t, "ip", "-n", k.nsKernel, "addr", "add", kernelAddr, "dev", k.vethKernel)
-	runCmd(t, "ip", "-n", k.nsKernel, "link", "set", k.vethKernel, "up")
+	// Created down (not with netns.Veth): the stack's end gets its MAC
+	// and loses IPv6 before it comes up.
+	k.kernelNS.IP(t, "link", "add", k.vethKernel, "type", "veth", "peer", "name", k.vethStack, "netns", k.stackNS.Name())
+	k.kernelNS.IP(t, "addr", "add", kernelAddr, "dev", k.vethKernel)
+	k.kernelNS.LinkUp(t, k.vethKernel)
 	// The stack's namespace kernel must stay quiet on the stack's wire.
-	runCmd(t, "ip", "netns", "exec", k.nsStack, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
-	runCmd(t, "ip", "-n", k.nsStack, "link", "set", k.vethStack, "address", stackMAC.String())
-	runCmd(t, "ip", "-n", k.nsStack, "link", "set", k.vethStack, "up")
+	k.stackNS.Sysctl(t, "net.ipv6.conf.all.disable_ipv6", "1")
+	k.stackNS.IP(t, "link", "set", k.vethStack, "address", stackMAC.String())
+	k.stackNS.LinkUp(t, k.vethStack)
 	return k
+}
+
+// kernelStack is a stack with ARP, IPv4 and a recording UDP transport on
+// the stack's end of a kernelPeer, holding 10.213.7.2/24.
+type kernelStack struct {
+	s   *stack.Stack
+	nic *stack.NIC
+	ip  *Protocol
+	arp *arp.Protocol
+	udp *fakeTransport
+}
+
+func newKernelStack(t *testing.T, k *kernelPeer) *kernelStack {
+	t.Helper()
+	ep, err := afpacket.New(afpacket.Config{Interface: k.vethStack, NetNS: k.stackNS.Path()})
+	if err != nil {
+		t.Fatalf("afpacket: %v", err)
+	}
+	ks := &kernelStack{s: stack.New(stack.Options{}), udp: &fakeTransport{num: header.ProtoUDP}}
+	ks.arp = arp.Register(ks.s)
+	ks.ip = Register(ks.s, DefaultConfig())
+	ks.s.RegisterTransportProtocol(ks.udp)
+	if ks.nic, err = ks.s.AddNIC(ep, stack.NICOptions{Name: "eth0"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ks.s.Close() })
+	if err := ks.nic.AddAddress(netip.MustParsePrefix("10.213.7.2/24")); err != nil {
+		t.Fatal(err)
+	}
+	return ks
 }
 
 // The kernel pings the stack: ARP and ICMP echo, then 4000-byte pings that
@@ -76,37 +77,22 @@ func newKernelPeer(t *testing.T, kernelAddr string, stackMAC header.MAC) *kernel
 func TestKernelPing(t *testing.T) {
 	stackMAC := header.MAC{0x02, 0x13, 0, 0, 7, 2}
 	k := newKernelPeer(t, "10.213.7.1/24", stackMAC)
-	ep, err := afpacket.New(afpacket.Config{Interface: k.vethStack, NetNS: "/run/netns/" + k.nsStack})
-	if err != nil {
-		t.Fatalf("afpacket: %v", err)
-	}
-	s := stack.New(stack.Options{})
-	arpProto := arp.Register(s)
-	Register(s, DefaultConfig())
-	udp := &fakeTransport{num: header.ProtoUDP}
-	s.RegisterTransportProtocol(udp)
-	nic, err := s.AddNIC(ep, stack.NICOptions{Name: "eth0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := nic.AddAddress(netip.MustParsePrefix("10.213.7.2/24")); err != nil {
-		t.Fatal(err)
-	}
+	ks := newKernelStack(t, k)
+	s, nic, udp := ks.s, ks.nic, ks.udp
 
-	out := runCmd(t, "ip", "netns", "exec", k.nsKernel, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", "10.213.7.2")
+	out := string(k.kernelNS.Run(t, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", "10.213.7.2"))
 	if !strings.Contains(out, "3 received") {
 		t.Fatalf("ping output:\n%s", out)
 	}
-	neigh := runCmd(t, "ip", "-n", k.nsKernel, "neigh", "show", "10.213.7.2")
+	neigh := string(k.kernelNS.IP(t, "neigh", "show", "10.213.7.2"))
 	if !strings.Contains(neigh, stackMAC.String()) {
 		t.Fatalf("kernel neighbour entry %q lacks the stack's MAC %v", neigh, stackMAC)
 	}
-	if e, ok := arpProto.Table(nic.ID()).Lookup(netip.MustParseAddr("10.213.7.1")); !ok || !e.State.Valid() {
+	if e, ok := ks.arp.Table(nic.ID()).Lookup(netip.MustParseAddr("10.213.7.1")); !ok || !e.State.Valid() {
 		t.Fatalf("stack did not learn the kernel's address: %+v %v", e, ok)
 	}
 
-	out = runCmd(t, "ip", "netns", "exec", k.nsKernel, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", "-s", "4000", "10.213.7.2")
+	out = string(k.kernelNS.Run(t, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", "-s", "4000", "10.213.7.2"))
 	if !strings.Contains(out, "2 received") || !strings.Contains(out, "4008 bytes from 10.213.7.2") {
 		t.Fatalf("fragmented ping output:\n%s", out)
 	}
@@ -135,43 +121,10 @@ func TestKernelPing(t *testing.T) {
 	if err := r.WritePacket(pkt, stack.NetworkParams{Protocol: header.ProtoUDP}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		udp.mu.Lock()
-		n := len(udp.errors)
-		udp.mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no ICMP port unreachable from the kernel within 5 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	udp.mu.Lock()
-	e := udp.errors[0]
-	udp.mu.Unlock()
+	e := waitErrors(t, udp, 1)[0]
 	if e.err.Kind != stack.ICMPPortUnreachable || e.info.Src != r.LocalAddr || e.info.Dst != kernelAddr ||
 		!bytes.Equal(e.payload[:len(dgram)], dgram) {
 		t.Fatalf("kernel's error delivered as %+v %+v %x", e.err, e.info, e.payload)
-	}
-}
-
-// waitErrors waits (bounded) until the transport has recorded n errors.
-func waitErrors(t *testing.T, tp *fakeTransport, n int) []deliveredError {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		tp.mu.Lock()
-		got := append([]deliveredError(nil), tp.errors...)
-		tp.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d ICMP errors delivered within 5 s, want %d", len(got), n)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -195,35 +148,18 @@ func udpPacket(t *testing.T, r *stack.Route, size int) *buffer.Packet {
 func TestKernelRouterFragNeeded(t *testing.T) {
 	stackMAC := header.MAC{0x02, 0x13, 0, 0, 7, 3}
 	k := newKernelPeer(t, "10.213.7.1/24", stackMAC)
-	far := k.nsKernel[:len(k.nsKernel)-1] + "f"
-	runCmd(t, "ip", "netns", "add", far)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", far).Run() })
-	vr, vf := k.vethKernel[:len(k.vethKernel)-1]+"c", k.vethKernel[:len(k.vethKernel)-1]+"d"
-	runCmd(t, "ip", "link", "add", vr, "netns", k.nsKernel, "mtu", "1300", "type", "veth", "peer", "name", vf, "netns", far, "mtu", "1300")
-	runCmd(t, "ip", "-n", k.nsKernel, "addr", "add", "10.213.6.1/24", "dev", vr)
-	runCmd(t, "ip", "-n", k.nsKernel, "link", "set", vr, "up")
-	runCmd(t, "ip", "netns", "exec", k.nsKernel, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-	runCmd(t, "ip", "-n", far, "addr", "add", "10.213.6.2/24", "dev", vf)
-	runCmd(t, "ip", "-n", far, "link", "set", vf, "up")
-	runCmd(t, "ip", "-n", far, "route", "add", "default", "via", "10.213.6.1")
+	far := netns.New(t, "f")
+	vr, vf := netns.UniqueName("c"), netns.UniqueName("d")
+	netns.Veth(t, k.kernelNS, vr, far, vf)
+	k.kernelNS.SetMTU(t, vr, 1300)
+	far.SetMTU(t, vf, 1300)
+	k.kernelNS.AddAddr(t, vr, "10.213.6.1/24")
+	k.kernelNS.Sysctl(t, "net.ipv4.ip_forward", "1")
+	far.AddAddr(t, vf, "10.213.6.2/24")
+	far.AddRoute(t, "default", "via", "10.213.6.1")
 
-	ep, err := afpacket.New(afpacket.Config{Interface: k.vethStack, NetNS: "/run/netns/" + k.nsStack})
-	if err != nil {
-		t.Fatalf("afpacket: %v", err)
-	}
-	s := stack.New(stack.Options{})
-	arp.Register(s)
-	ip := Register(s, DefaultConfig())
-	udp := &fakeTransport{num: header.ProtoUDP}
-	s.RegisterTransportProtocol(udp)
-	nic, err := s.AddNIC(ep, stack.NICOptions{Name: "eth0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := nic.AddAddress(netip.MustParsePrefix("10.213.7.2/24")); err != nil {
-		t.Fatal(err)
-	}
+	ks := newKernelStack(t, k)
+	s, nic, ip, udp := ks.s, ks.nic, ks.ip, ks.udp
 	s.AddRoute(stack.RouteEntry{Dst: netip.MustParsePrefix("10.213.6.0/24"), Gateway: netip.MustParseAddr("10.213.7.1"), NIC: nic.ID()})
 	farAddr := netip.MustParseAddr("10.213.6.2")
 	r, err := s.FindRoute(0, netip.Addr{}, farAddr)

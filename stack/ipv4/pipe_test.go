@@ -56,27 +56,13 @@ func TestTwoStacksOverPipe(t *testing.T) {
 	if err := r.WritePacket(pkt, stack.NetworkParams{Protocol: header.ProtoUDP}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		rx.mu.Lock()
-		got := len(rx.packets)
-		rx.mu.Unlock()
-		if got == n+1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("received %d of %d datagrams within 10 s", got, n+1)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	rx.mu.Lock()
-	defer rx.mu.Unlock()
+	got := waitPackets(t, rx, n+1, 10*time.Second)
 	for i := 0; i < n; i++ {
-		if want := udpish(string(rune('A' + i%26))); !bytes.Equal(rx.packets[i].data, want) {
-			t.Fatalf("datagram %d = %q, want %q (queued packets out of order?)", i, rx.packets[i].data, want)
+		if want := udpish(string(rune('A' + i%26))); !bytes.Equal(got[i].data, want) {
+			t.Fatalf("datagram %d = %q, want %q (queued packets out of order?)", i, got[i].data, want)
 		}
 	}
-	if !bytes.Equal(rx.packets[n].data, big) {
+	if !bytes.Equal(got[n].data, big) {
 		t.Fatal("fragmented datagram corrupted")
 	}
 }

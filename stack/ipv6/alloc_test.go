@@ -6,18 +6,8 @@ import (
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/header"
-	"github.com/netprov/netprov/stack/link"
+	"github.com/netprov/netprov/stack/internal/testlink"
 )
-
-// discardLink is a link endpoint that drops what the stack writes.
-type discardLink struct{ recordLink }
-
-func (l *discardLink) WritePackets(pkts []*buffer.Packet) (int, error) {
-	for _, p := range pkts {
-		p.Release()
-	}
-	return len(pkts), nil
-}
 
 // sink is a transport that takes and releases packets.
 type sink struct{ num uint8 }
@@ -33,7 +23,8 @@ func newAllocEnv(tb testing.TB) (*stack.Stack, *stack.NIC, *Protocol) {
 	s := stack.New(stack.Options{})
 	p := Register(s, DefaultConfig())
 	s.RegisterTransportProtocol(sink{num: udpNumber})
-	l := &discardLink{recordLink{mac: ourMAC, mtu: 1500, caps: link.CapEthernet}}
+	l := testlink.NewEthernet(ourMAC, 1500)
+	l.SetDiscard(true)
 	nic, err := s.AddNIC(l, stack.NICOptions{Name: "eth0"})
 	if err != nil {
 		tb.Fatal(err)

@@ -22,16 +22,16 @@ func TestDADSucceeds(t *testing.T) {
 	if ready, _ := ep.AddressReady(ourAddr); ready {
 		t.Fatal("address ready before DAD")
 	}
-	env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, udpNumber, 64, udpLike(4))))
-	env.link.inject(nsFrame(peerAddr, header.SolicitedNodeMulticast(ourAddr), ourAddr, 255, true))
+	env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, udpNumber, 64, udpLike(4))))
+	env.link.Inject(nsFrame(peerAddr, header.SolicitedNodeMulticast(ourAddr), ourAddr, 255, true))
 	if pkts, _ := env.udp.got(); len(pkts) != 0 {
 		t.Error("tentative address accepted a datagram")
 	}
-	if frames := env.link.take(); len(frames) != 0 {
+	if frames := env.link.Take(); len(frames) != 0 {
 		t.Errorf("tentative address answered: %d frames", len(frames))
 	}
 	env.clk.Advance(rtrSolicitDelay)
-	probes := env.link.take()
+	probes := env.link.Take()
 	if len(probes) != 2 { // the global and the link-local address
 		t.Fatalf("%d probes after the initial delay, want 2", len(probes))
 	}
@@ -52,7 +52,7 @@ func TestDADSucceeds(t *testing.T) {
 	if ready, failed := ep.AddressReady(ourAddr); !ready || failed {
 		t.Fatalf("after DAD: ready %v failed %v", ready, failed)
 	}
-	env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, udpNumber, 64, udpLike(4))))
+	env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, udpNumber, 64, udpLike(4))))
 	if pkts, _ := env.udp.got(); len(pkts) != 1 {
 		t.Error("valid address did not accept a datagram")
 	}
@@ -66,12 +66,12 @@ func TestDADConflict(t *testing.T) {
 			env := newDADEnv(t)
 			ep := env.p.Endpoint(env.nic.ID())
 			env.clk.Advance(rtrSolicitDelay)
-			env.link.take()
+			env.link.Take()
 			if name == "advertisement" {
-				env.link.inject(naFrame(allNodes, ourAddr, header.IPv6MulticastMAC(allNodes),
+				env.link.Inject(naFrame(allNodes, ourAddr, header.IPv6MulticastMAC(allNodes),
 					header.NDPNeighborAdvert{Override: true, TargetLL: peerMAC, HasTargetLL: true}))
 			} else {
-				env.link.inject(nsFrame(netip.IPv6Unspecified(), header.SolicitedNodeMulticast(ourAddr), ourAddr, 255, false))
+				env.link.Inject(nsFrame(netip.IPv6Unspecified(), header.SolicitedNodeMulticast(ourAddr), ourAddr, 255, false))
 			}
 			env.clk.Advance(5 * time.Second)
 			if ready, failed := ep.AddressReady(ourAddr); ready || !failed {
@@ -86,7 +86,7 @@ func TestDADConflict(t *testing.T) {
 			if env.p.Stats.DADConflicts.Load() != 1 {
 				t.Errorf("DADConflicts = %d", env.p.Stats.DADConflicts.Load())
 			}
-			if frames := env.link.take(); len(frames) != 0 {
+			if frames := env.link.Take(); len(frames) != 0 {
 				t.Errorf("%d frames sent after the conflict", len(frames))
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/header"
+	"github.com/netprov/netprov/stack/internal/testlink"
 	"github.com/netprov/netprov/stack/link"
 )
 
@@ -24,7 +25,7 @@ func TestFragmentation(t *testing.T) {
 		if err := env.send(env.route(peerAddr), payload, stack.NetworkParams{Protocol: udpNumber}); err != nil {
 			t.Fatal(err)
 		}
-		frames := env.link.take()
+		frames := env.link.Take()
 		per := (mtu - header.IPv6Len - header.IPv6FragmentLen) &^ 7
 		want := (len(payload) + per - 1) / per
 		if len(frames) != want {
@@ -75,7 +76,7 @@ func TestFragmentation(t *testing.T) {
 		if err := env.route(peerAddr).WritePacket(pkt, stack.NetworkParams{Protocol: header.ProtoTCP}); err != nil {
 			t.Fatal(err)
 		}
-		if frames := env.link.take(); len(frames) != 1 || len(frames[0]) != header.EthernetLen+header.IPv6Len+len(payload) {
+		if frames := env.link.Take(); len(frames) != 1 || len(frames[0]) != header.EthernetLen+header.IPv6Len+len(payload) {
 			t.Errorf("GSO packet written as %d frames", len(frames))
 		}
 	}
@@ -120,7 +121,7 @@ func TestReassembly(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newTestEnv(t, 1500)
 			for _, fr := range tc.order(fragments(udpNumber, 77, data, 1448)) {
-				env.link.inject(fr)
+				env.link.Inject(fr)
 			}
 			pkts, _ := env.udp.got()
 			if len(pkts) != 1 || !bytes.Equal(pkts[0].data, data) {
@@ -145,9 +146,9 @@ func TestReassembly(t *testing.T) {
 func TestReassemblyOverlapDiscards(t *testing.T) {
 	env := newTestEnv(t, 1500)
 	data := udpLike(2000)
-	env.link.inject(rawFragment(5, 0, true, data[:1000]))
-	env.link.inject(rawFragment(5, 992, true, data[992:1504])) // overlaps by 8
-	env.link.inject(rawFragment(5, 1504, false, data[1504:]))
+	env.link.Inject(rawFragment(5, 0, true, data[:1000]))
+	env.link.Inject(rawFragment(5, 992, true, data[992:1504])) // overlaps by 8
+	env.link.Inject(rawFragment(5, 1504, false, data[1504:]))
 	if pkts, _ := env.udp.got(); len(pkts) != 0 {
 		t.Fatalf("overlapping datagram delivered")
 	}
@@ -165,8 +166,8 @@ func TestReassemblyTimeout(t *testing.T) {
 	env := newTestEnv(t, 1500)
 	env.knowPeer()
 	frags := fragments(udpNumber, 9, udpLike(3000), 1448)
-	env.link.inject(frags[0])
-	env.link.inject(frags[2])
+	env.link.Inject(frags[0])
+	env.link.Inject(frags[2])
 	env.clk.Advance(59 * time.Second)
 	if q, _ := env.p.reasm.pending(); q != 1 {
 		t.Fatalf("queue gone before the timeout")
@@ -179,7 +180,7 @@ func TestReassemblyTimeout(t *testing.T) {
 	if st.ReasmTimeout.Load() != 1 || st.ReasmFails.Load() != 1 {
 		t.Errorf("ReasmTimeout %d ReasmFails %d", st.ReasmTimeout.Load(), st.ReasmFails.Load())
 	}
-	frames := env.link.take()
+	frames := env.link.Take()
 	if len(frames) != 1 {
 		t.Fatalf("%d frames, want 1 time exceeded", len(frames))
 	}
@@ -192,9 +193,9 @@ func TestReassemblyTimeout(t *testing.T) {
 	}
 
 	// Without the first fragment nothing is sent.
-	env.link.inject(frags[1])
+	env.link.Inject(frags[1])
 	env.clk.Advance(61 * time.Second)
-	if n := len(env.link.take()); n != 0 {
+	if n := len(env.link.Take()); n != 0 {
 		t.Errorf("%d frames for a datagram without its first fragment", n)
 	}
 }
@@ -205,9 +206,9 @@ func TestReassemblyTimeout(t *testing.T) {
 func TestFragmentLengthErrors(t *testing.T) {
 	env := newTestEnv(t, 1500)
 	env.knowPeer()
-	env.link.inject(rawFragment(1, 0, true, make([]byte, 100)))
-	env.link.inject(rawFragment(2, 65528, false, make([]byte, 16)))
-	frames := env.link.take()
+	env.link.Inject(rawFragment(1, 0, true, make([]byte, 100)))
+	env.link.Inject(rawFragment(2, 65528, false, make([]byte, 16)))
+	frames := env.link.Take()
 	if len(frames) != 2 {
 		t.Fatalf("%d frames, want 2", len(frames))
 	}
@@ -219,13 +220,13 @@ func TestFragmentLengthErrors(t *testing.T) {
 	}
 	// A first fragment without the whole transport header: parameter
 	// problem code 3 (RFC 7112).
-	env.link.inject(func() []byte {
+	env.link.Inject(func() []byte {
 		fh := make([]byte, header.IPv6FragmentLen)
 		header.IPv6Fragment{NextHeader: header.ProtoDestOpts, More: true, ID: 4}.Emit(fh)
 		opts := []byte{header.ProtoTCP, 0, optPadN, 4, 0, 0, 0, 0}
 		return ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoFragment, 64, concat(fh, opts, make([]byte, 8))))
 	}())
-	frames = env.link.take()
+	frames = env.link.Take()
 	if len(frames) != 1 {
 		t.Fatalf("%d frames for an incomplete header chain", len(frames))
 	}
@@ -233,8 +234,8 @@ func TestFragmentLengthErrors(t *testing.T) {
 		t.Errorf("sent %+v", m)
 	}
 	// An empty fragment kills its queue; the datagram never completes.
-	env.link.inject(rawFragment(3, 0, true, make([]byte, 8)))
-	env.link.inject(rawFragment(3, 8, true, nil))
+	env.link.Inject(rawFragment(3, 0, true, make([]byte, 8)))
+	env.link.Inject(rawFragment(3, 8, true, nil))
 	if q, _ := env.p.reasm.pending(); q != 0 {
 		t.Errorf("%d queues after an empty fragment", q)
 	}
@@ -246,7 +247,7 @@ func TestReassemblyMemoryLimit(t *testing.T) {
 	limit := env.p.Config().FragHighThresh
 	sent := 0
 	for id := uint32(0); sent < 2*limit/2048+10; id++ {
-		env.link.inject(rawFragment(id, 0, true, make([]byte, 1024)))
+		env.link.Inject(rawFragment(id, 0, true, make([]byte, 1024)))
 		sent++
 	}
 	_, mem := env.p.reasm.pending()
@@ -267,7 +268,7 @@ func TestExtensionHeaders(t *testing.T) {
 	body := udpLike(16)
 	hbh := []byte{header.ProtoDestOpts, 0, optPadN, 4, 0, 0, 0, 0}
 	dst := []byte{udpNumber, 0, 0x1e, 2, 0xaa, 0xbb, optPad1, optPad1} // unknown type 00: skip
-	env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoHopByHop, 64, concat(hbh, dst, body))))
+	env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoHopByHop, 64, concat(hbh, dst, body))))
 	pkts, _ := env.udp.got()
 	if len(pkts) != 1 || !bytes.Equal(pkts[0].data, body) {
 		t.Fatalf("delivered %d datagrams", len(pkts))
@@ -276,7 +277,7 @@ func TestExtensionHeaders(t *testing.T) {
 	// Destination options after the fragment header of an atomic fragment.
 	fh := make([]byte, 8)
 	header.IPv6Fragment{NextHeader: header.ProtoDestOpts, ID: 3}.Emit(fh)
-	env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoHopByHop, 64,
+	env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoHopByHop, 64,
 		concat([]byte{header.ProtoFragment, 0, optPadN, 4, 0, 0, 0, 0}, fh, dst, body))))
 	if pkts, _ := env.udp.got(); len(pkts) != 2 {
 		t.Fatalf("atomic fragment with options: %d delivered", len(pkts))
@@ -284,14 +285,14 @@ func TestExtensionHeaders(t *testing.T) {
 
 	// Unknown option 10xxxxxx: parameter problem code 2 at the option.
 	bad := []byte{udpNumber, 0, 0x9e, 2, 0, 0, optPad1, optPad1}
-	env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoDestOpts, 64, concat(bad, body))))
+	env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoDestOpts, 64, concat(bad, body))))
 	// 01xxxxxx: silently discarded.
 	bad01 := []byte{udpNumber, 0, 0x5e, 2, 0, 0, optPad1, optPad1}
-	env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoDestOpts, 64, concat(bad01, body))))
+	env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoDestOpts, 64, concat(bad01, body))))
 	if pkts, _ := env.udp.got(); len(pkts) != 2 {
 		t.Errorf("%d delivered, packets with bad options got through", len(pkts))
 	}
-	frames := env.link.take()
+	frames := env.link.Take()
 	if len(frames) != 1 {
 		t.Fatalf("%d frames, want 1 parameter problem", len(frames))
 	}
@@ -338,7 +339,7 @@ func TestMalformedInputs(t *testing.T) {
 	}
 	for _, c := range cases {
 		before := env.s.Stats().Dropped.MalformedIPv6.Load()
-		env.link.inject(ethFrame(ourMAC, c.ip))
+		env.link.Inject(ethFrame(ourMAC, c.ip))
 		if env.s.Stats().Dropped.MalformedIPv6.Load() != before+1 {
 			t.Errorf("%s: not counted as malformed", c.name)
 		}
@@ -364,7 +365,7 @@ func TestMalformedInputs(t *testing.T) {
 	for _, c := range icmpCases {
 		st := env.s.Stats()
 		before := st.ICMPv6.InErrors.Load() + st.NDP.Malformed.Load()
-		env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoICMPv6, 255, c.msg)))
+		env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoICMPv6, 255, c.msg)))
 		if st.ICMPv6.InErrors.Load()+st.NDP.Malformed.Load() <= before {
 			t.Errorf("%s: not counted", c.name)
 		}
@@ -382,8 +383,8 @@ func TestMalformedInputs(t *testing.T) {
 			b[j] = byte(seed >> 24)
 		}
 		proto := []uint8{0, 43, 44, 58, 60, 17}[i%6]
-		env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, proto, 255, b)))
-		env.link.inject(ethFrame(ourMAC, b))
+		env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, proto, 255, b)))
+		env.link.Inject(ethFrame(ourMAC, b))
 	}
 	if pkts, _ := env.udp.got(); len(pkts) > 2000 {
 		t.Errorf("implausible deliveries: %d", len(pkts))
@@ -395,10 +396,10 @@ func TestMalformedInputs(t *testing.T) {
 func TestAddressFiltering(t *testing.T) {
 	env := newTestEnv(t, 1500)
 	other := netip.MustParseAddr("fd00:213::99")
-	env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, other, udpNumber, 64, udpLike(4))))
+	env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, other, udpNumber, 64, udpLike(4))))
 	group := netip.MustParseAddr("ff02::1234")
-	env.link.inject(ethFrame(header.IPv6MulticastMAC(group), ipPacket(peerAddr, group, udpNumber, 64, udpLike(4))))
-	env.link.inject(ethFrame(ourMAC, ipPacket(allNodes, ourAddr, udpNumber, 64, udpLike(4))))
+	env.link.Inject(ethFrame(header.IPv6MulticastMAC(group), ipPacket(peerAddr, group, udpNumber, 64, udpLike(4))))
+	env.link.Inject(ethFrame(ourMAC, ipPacket(allNodes, ourAddr, udpNumber, 64, udpLike(4))))
 	if pkts, _ := env.udp.got(); len(pkts) != 0 {
 		t.Fatalf("%d delivered", len(pkts))
 	}
@@ -408,7 +409,7 @@ func TestAddressFiltering(t *testing.T) {
 	}
 	ep := env.p.Endpoint(env.nic.ID())
 	ep.JoinGroup(group)
-	env.link.inject(ethFrame(header.IPv6MulticastMAC(group), ipPacket(peerAddr, group, udpNumber, 64, udpLike(4))))
+	env.link.Inject(ethFrame(header.IPv6MulticastMAC(group), ipPacket(peerAddr, group, udpNumber, 64, udpLike(4))))
 	if pkts, _ := env.udp.got(); len(pkts) != 1 || !pkts[0].ip.Multicast {
 		t.Errorf("joined group: %d delivered", len(pkts))
 	}
@@ -417,7 +418,7 @@ func TestAddressFiltering(t *testing.T) {
 // Packets between the stack's own addresses go through the loopback NIC.
 func TestLoopbackRoute(t *testing.T) {
 	env := newTestEnv(t, 1500)
-	lo := &recordLink{mtu: 65536, caps: link.CapLoopback}
+	lo := testlink.New(header.MAC{}, 65536, link.CapLoopback)
 	if _, err := env.s.AddNIC(lo, stack.NICOptions{Name: "lo"}); err == nil {
 		// AddNIC after sealing is fine for NICs; protocols are sealed.
 	} else {
@@ -430,10 +431,10 @@ func TestLoopbackRoute(t *testing.T) {
 	if err := env.send(r, udpLike(10), stack.NetworkParams{Protocol: udpNumber}); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(env.link.take()); n != 0 {
+	if n := len(env.link.Take()); n != 0 {
 		t.Errorf("%d frames on eth0", n)
 	}
-	frames := lo.take()
+	frames := lo.Take()
 	if len(frames) != 1 {
 		t.Fatalf("%d frames on lo", len(frames))
 	}
@@ -441,7 +442,7 @@ func TestLoopbackRoute(t *testing.T) {
 	if err != nil || f.Src != ourAddr || f.Dst != ourAddr {
 		t.Fatalf("looped packet %+v %v", f, err)
 	}
-	lo.inject(frames[0])
+	lo.Inject(frames[0])
 	if pkts, _ := env.udp.got(); len(pkts) != 1 || pkts[0].ip.Dst != ourAddr {
 		t.Errorf("looped packet not delivered: %d", len(pkts))
 	}

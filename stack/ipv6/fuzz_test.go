@@ -19,8 +19,8 @@ func FuzzHandlePacket(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ip []byte) {
 		env := newTestEnv(t, 1500)
 		env.knowPeer()
-		env.link.inject(ethFrame(ourMAC, ip))
-		env.link.inject(ethFrame(header.IPv6MulticastMAC(allNodes), ip))
+		env.link.Inject(ethFrame(ourMAC, ip))
+		env.link.Inject(ethFrame(header.IPv6MulticastMAC(allNodes), ip))
 		env.clk.Advance(env.p.Config().FragTimeout)
 	})
 }

@@ -14,56 +14,8 @@ import (
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/clock"
 	"github.com/netprov/netprov/stack/header"
-	"github.com/netprov/netprov/stack/link"
+	"github.com/netprov/netprov/stack/internal/testlink"
 )
-
-// recordLink is a link endpoint that records the frames the stack writes
-// and lets the test inject frames synchronously.
-type recordLink struct {
-	mac  header.MAC
-	mtu  int
-	caps link.Capabilities
-
-	mu     sync.Mutex
-	frames [][]byte
-	d      link.Dispatcher
-}
-
-func (l *recordLink) MTU() int                        { return l.mtu }
-func (l *recordLink) LinkAddress() header.MAC         { return l.mac }
-func (l *recordLink) Capabilities() link.Capabilities { return l.caps }
-func (l *recordLink) Close() error                    { return nil }
-func (l *recordLink) Attach(d link.Dispatcher) {
-	l.mu.Lock()
-	l.d = d
-	l.mu.Unlock()
-}
-
-func (l *recordLink) WritePackets(pkts []*buffer.Packet) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, p := range pkts {
-		l.frames = append(l.frames, append([]byte(nil), p.Data()...))
-		p.Release()
-	}
-	return len(pkts), nil
-}
-
-// take returns and forgets the frames written so far.
-func (l *recordLink) take() [][]byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.frames
-	l.frames = nil
-	return f
-}
-
-func (l *recordLink) inject(frame []byte) {
-	l.mu.Lock()
-	d := l.d
-	l.mu.Unlock()
-	d.DeliverLinkPacket(buffer.FromBytes(frame))
-}
 
 // testTransport is a transport protocol that records what it gets.
 type testTransport struct {
@@ -129,7 +81,7 @@ type testEnv struct {
 	s     *stack.Stack
 	p     *Protocol
 	nic   *stack.NIC
-	link  *recordLink
+	link  *testlink.Link
 	udp   *testTransport
 	icmp6 *testTransport
 }
@@ -156,7 +108,7 @@ func newTestEnvConfig(t *testing.T, mtu int, cfg Config, hook func(*stack.Stack)
 	if hook != nil {
 		hook(s)
 	}
-	l := &recordLink{mac: ourMAC, mtu: mtu, caps: link.CapEthernet}
+	l := testlink.NewEthernet(ourMAC, mtu)
 	nic, err := s.AddNIC(l, stack.NICOptions{Name: "eth0"})
 	if err != nil {
 		t.Fatal(err)

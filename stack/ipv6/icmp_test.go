@@ -7,6 +7,7 @@ import (
 
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/header"
+	"github.com/netprov/netprov/stack/internal/testlink"
 	"github.com/netprov/netprov/stack/link"
 )
 
@@ -35,8 +36,8 @@ func TestEchoReply(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newTestEnv(t, 1500)
 			env.knowPeer()
-			env.link.inject(echoRequestFrame(tc.src, tc.dst, tc.ethDst, 0xb8, data))
-			frames := env.link.take()
+			env.link.Inject(echoRequestFrame(tc.src, tc.dst, tc.ethDst, 0xb8, data))
+			frames := env.link.Take()
 			if len(frames) != 1 {
 				t.Fatalf("%d frames, want 1 reply", len(frames))
 			}
@@ -65,7 +66,7 @@ func TestEchoReply(t *testing.T) {
 func TestEchoReplyDelivered(t *testing.T) {
 	env2 := newTestEnvWith(t, &testTransport{num: header.ProtoICMPv6})
 	msg := icmpMsg(peerAddr, ourAddr, header.ICMPv6Fields{Type: header.ICMPv6EchoReply, Ident: 9, Seq: 1}, []byte("x"))
-	env2.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoICMPv6, 64, msg)))
+	env2.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoICMPv6, 64, msg)))
 	pkts, _ := env2.icmp6.got()
 	if len(pkts) != 1 || !bytes.Equal(pkts[0].data, msg) || pkts[0].ip.Src != peerAddr || pkts[0].ip.Dst != ourAddr {
 		t.Fatalf("delivered %+v", pkts)
@@ -86,8 +87,8 @@ func TestPortUnreachable(t *testing.T) {
 	env.knowPeer()
 	env.udp.verdict = stack.PortUnreachable
 	ip := ipPacket(peerAddr, ourAddr, udpNumber, 64, udpLike(20))
-	env.link.inject(ethFrame(ourMAC, ip))
-	frames := env.link.take()
+	env.link.Inject(ethFrame(ourMAC, ip))
+	frames := env.link.Take()
 	if len(frames) != 1 {
 		t.Fatalf("%d frames, want 1", len(frames))
 	}
@@ -102,8 +103,8 @@ func TestPortUnreachable(t *testing.T) {
 		t.Errorf("OutDestUnreachs = %d", got)
 	}
 
-	env.link.inject(ethFrame(header.IPv6MulticastMAC(allNodes), ipPacket(peerAddr, allNodes, udpNumber, 64, udpLike(20))))
-	if n := len(env.link.take()); n != 0 {
+	env.link.Inject(ethFrame(header.IPv6MulticastMAC(allNodes), ipPacket(peerAddr, allNodes, udpNumber, 64, udpLike(20))))
+	if n := len(env.link.Take()); n != 0 {
 		t.Errorf("multicast datagram answered with %d frames", n)
 	}
 }
@@ -113,8 +114,8 @@ func TestErrorQuoteFitsMinimumMTU(t *testing.T) {
 	env := newTestEnv(t, 9000)
 	env.knowPeer()
 	env.udp.verdict = stack.PortUnreachable
-	env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, udpNumber, 64, udpLike(4000))))
-	frames := env.link.take()
+	env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, udpNumber, 64, udpLike(4000))))
+	frames := env.link.Take()
 	if len(frames) != 1 {
 		t.Fatalf("%d frames", len(frames))
 	}
@@ -128,12 +129,12 @@ func TestErrorQuoteFitsMinimumMTU(t *testing.T) {
 func TestUnknownNextHeader(t *testing.T) {
 	env := newTestEnv(t, 1500)
 	env.knowPeer()
-	env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, 200, 64, udpLike(4))))
+	env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, 200, 64, udpLike(4))))
 	// Behind a destination options header the pointer is that header's
 	// first byte.
 	opts := append([]byte{200, 0, optPadN, 4, 0, 0, 0, 0}, udpLike(4)...)
-	env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoDestOpts, 64, opts)))
-	frames := env.link.take()
+	env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, header.ProtoDestOpts, 64, opts)))
+	frames := env.link.Take()
 	if len(frames) != 2 {
 		t.Fatalf("%d frames, want 2", len(frames))
 	}
@@ -176,7 +177,7 @@ func TestICMPErrorDelivery(t *testing.T) {
 		{header.ICMPv6ParamProblem, 0, 6, stack.ICMPParamProblem},
 		{header.ICMPv6PacketTooBig, 0, 1400, stack.ICMPFragNeeded},
 	} {
-		env.link.inject(errorFrame(tc.typ, tc.code, tc.param, quoted))
+		env.link.Inject(errorFrame(tc.typ, tc.code, tc.param, quoted))
 		_, errs := env.udp.got()
 		if len(errs) == 0 {
 			t.Fatalf("type %d code %d not delivered", tc.typ, tc.code)
@@ -195,27 +196,27 @@ func TestICMPErrorDelivery(t *testing.T) {
 	if got := env.p.PathMTU(peerAddr); got != 1400 {
 		t.Errorf("PathMTU = %d, want 1400", got)
 	}
-	env.link.take()
+	env.link.Take()
 	if err := env.send(env.route(peerAddr), udpLike(1400), stack.NetworkParams{Protocol: udpNumber}); err != nil {
 		t.Fatal(err)
 	}
-	for _, fr := range env.link.take() {
+	for _, fr := range env.link.Take() {
 		if n := len(fr) - header.EthernetLen; n > 1400 {
 			t.Errorf("packet of %d bytes exceeds the path MTU", n)
 		}
 	}
 	// A larger MTU does not raise it; a tiny one is clamped to 1280.
-	env.link.inject(errorFrame(header.ICMPv6PacketTooBig, 0, 1450, quoted))
+	env.link.Inject(errorFrame(header.ICMPv6PacketTooBig, 0, 1450, quoted))
 	if got := env.p.PathMTU(peerAddr); got != 1400 {
 		t.Errorf("PathMTU after larger PTB = %d", got)
 	}
-	env.link.inject(errorFrame(header.ICMPv6PacketTooBig, 0, 600, quoted))
+	env.link.Inject(errorFrame(header.ICMPv6PacketTooBig, 0, 600, quoted))
 	if got := env.p.PathMTU(peerAddr); got != MinMTU {
 		t.Errorf("PathMTU after 600 = %d, want %d", got, MinMTU)
 	}
 	// A quote too short for the transport's 8 bytes is dropped.
 	before := env.s.Stats().ICMPv6.InErrors.Load()
-	env.link.inject(errorFrame(header.ICMPv6DstUnreachable, 4, 0, quoted[:header.IPv6Len+4]))
+	env.link.Inject(errorFrame(header.ICMPv6DstUnreachable, 4, 0, quoted[:header.IPv6Len+4]))
 	if env.s.Stats().ICMPv6.InErrors.Load() != before+1 {
 		t.Error("short quote not counted")
 	}
@@ -230,19 +231,19 @@ func TestErrorSuppression(t *testing.T) {
 	quoted := ipPacket(ourAddr, peerAddr, 200, 64, udpLike(8))
 	// An error quoting a packet of unknown protocol: the transport is
 	// missing, but no error answers an error.
-	env.link.inject(errorFrame(header.ICMPv6DstUnreachable, 4, 0, quoted))
-	if n := len(env.link.take()); n != 0 {
+	env.link.Inject(errorFrame(header.ICMPv6DstUnreachable, 4, 0, quoted))
+	if n := len(env.link.Take()); n != 0 {
 		t.Errorf("error answered with %d frames", n)
 	}
 	for range 10 {
-		env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, udpNumber, 64, udpLike(4))))
+		env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, udpNumber, 64, udpLike(4))))
 	}
-	if n := len(env.link.take()); n != rateLimitBurst {
+	if n := len(env.link.Take()); n != rateLimitBurst {
 		t.Errorf("%d errors sent for 10 datagrams at once, want %d", n, rateLimitBurst)
 	}
 	env.clk.Advance(env.p.Config().ErrorRateLimit)
-	env.link.inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, udpNumber, 64, udpLike(4))))
-	if n := len(env.link.take()); n != 1 {
+	env.link.Inject(ethFrame(ourMAC, ipPacket(peerAddr, ourAddr, udpNumber, 64, udpLike(4))))
+	if n := len(env.link.Take()); n != 1 {
 		t.Errorf("%d errors after one interval, want 1", n)
 	}
 }
@@ -251,14 +252,14 @@ func TestErrorSuppression(t *testing.T) {
 // with an unfinished checksum is answered, through loopback again.
 func TestLoopbackEcho(t *testing.T) {
 	env := newTestEnv(t, 1500)
-	lo := &recordLink{mtu: 65536, caps: link.CapLoopback | link.CapRXChecksumOffload}
+	lo := testlink.New(header.MAC{}, 65536, link.CapLoopback|link.CapRXChecksumOffload)
 	if _, err := env.s.AddNIC(lo, stack.NICOptions{Name: "lo"}); err != nil {
 		t.Fatal(err)
 	}
 	msg := icmpMsg(ourAddr, ourAddr, header.ICMPv6Fields{Type: header.ICMPv6EchoRequest, Ident: 1, Seq: 2}, []byte("hi"))
 	msg[2], msg[3] = 0, 0 // left to "offload"
-	lo.inject(ipPacket(ourAddr, ourAddr, header.ProtoICMPv6, 64, msg))
-	frames := lo.take()
+	lo.Inject(ipPacket(ourAddr, ourAddr, header.ProtoICMPv6, 64, msg))
+	frames := lo.Take()
 	if len(frames) != 1 {
 		t.Fatalf("%d frames on lo, want 1 reply", len(frames))
 	}
@@ -270,7 +271,7 @@ func TestLoopbackEcho(t *testing.T) {
 	if err != nil || m.Type != header.ICMPv6EchoReply || f.Src != ourAddr || f.Dst != ourAddr {
 		t.Errorf("reply %+v %+v %v", f, m, err)
 	}
-	if n := len(env.link.take()); n != 0 {
+	if n := len(env.link.Take()); n != 0 {
 		t.Errorf("%d frames on eth0", n)
 	}
 }

@@ -1,17 +1,14 @@
 package ipv6
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/netprov/netprov/integration/netns"
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/header"
@@ -21,45 +18,14 @@ import (
 // Tests against the Linux kernel: the stack on one end of a veth pair
 // (AF_PACKET), the kernel in its own namespace on the other.
 
+// requireRoot skips the test unless it may create namespaces (see
+// netns.RequireRoot) and ping is installed.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: needs root to create network namespaces and veth pairs")
+	netns.RequireRoot(t)
+	if _, err := exec.LookPath("ping"); err != nil {
+		t.Skip("skipping: ping not installed")
 	}
-	for _, c := range []string{"ip", "ping"} {
-		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("skipping: %s not installed", c)
-		}
-	}
-}
-
-func uniqueName(prefix string) string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	n := "np" + prefix + hex.EncodeToString(b[:])
-	return n[:min(len(n), 15)]
-}
-
-func runCmd(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-func newNetns(t *testing.T) string {
-	t.Helper()
-	n := uniqueName("")
-	runCmd(t, "ip", "netns", "add", n)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", n).Run() })
-	runCmd(t, "ip", "-n", n, "link", "set", "lo", "up")
-	return n
 }
 
 // kernelPeer is a stack attached to a veth whose other end is configured
@@ -69,7 +35,7 @@ type kernelPeer struct {
 	p          *Protocol
 	nic        *stack.NIC
 	udp        *testTransport
-	peerNS     string
+	peer       *netns.NS
 	peerDev    string
 	stackLL    netip.Addr
 	kernelAddr netip.Addr
@@ -84,23 +50,25 @@ func newKernelPeer(t *testing.T) *kernelPeer {
 func newKernelPeerConfig(t *testing.T, cfg Config, mtu int) *kernelPeer {
 	t.Helper()
 	requireRoot(t)
-	ours, peer := newNetns(t), newNetns(t)
-	dev, peerDev := uniqueName("va"), uniqueName("vb")
-	runCmd(t, "ip", "-n", ours, "link", "add", dev, "mtu", strconv.Itoa(mtu), "type", "veth",
-		"peer", "name", peerDev, "mtu", strconv.Itoa(mtu), "netns", peer)
+	ours, peer := netns.New(t, ""), netns.New(t, "")
+	dev, peerDev := netns.UniqueName("va"), netns.UniqueName("vb")
+	// Created down (not with netns.Veth): IPv6 must be off on our end
+	// before it comes up.
+	ours.IP(t, "link", "add", dev, "mtu", strconv.Itoa(mtu), "type", "veth",
+		"peer", "name", peerDev, "mtu", strconv.Itoa(mtu), "netns", peer.Name())
 	// The kernel of our namespace must not speak IPv6 on the stack's
 	// device: it would answer for the same link-local address.
-	runCmd(t, "ip", "netns", "exec", ours, "sysctl", "-qw", "net.ipv6.conf."+dev+".disable_ipv6=1")
-	runCmd(t, "ip", "-n", ours, "link", "set", dev, "up")
-	runCmd(t, "ip", "netns", "exec", peer, "sysctl", "-qw", "net.ipv6.conf."+peerDev+".accept_dad=0")
-	runCmd(t, "ip", "-n", peer, "addr", "add", "fd00:213::1/64", "dev", peerDev, "nodad")
-	runCmd(t, "ip", "-n", peer, "link", "set", peerDev, "up")
+	ours.Sysctl(t, "net.ipv6.conf."+dev+".disable_ipv6", "1")
+	ours.LinkUp(t, dev)
+	peer.Sysctl(t, "net.ipv6.conf."+peerDev+".accept_dad", "0")
+	peer.AddAddr(t, peerDev, "fd00:213::1/64")
+	peer.LinkUp(t, peerDev)
 
 	s := stack.New(stack.Options{})
 	p := Register(s, cfg)
 	udp := &testTransport{num: udpNumber}
 	s.RegisterTransportProtocol(udp)
-	ep, err := afpacket.New(afpacket.Config{Interface: dev, NetNS: "/run/netns/" + ours})
+	ep, err := afpacket.New(afpacket.Config{Interface: dev, NetNS: ours.Path()})
 	if err != nil {
 		t.Fatalf("afpacket: %v", err)
 	}
@@ -110,7 +78,7 @@ func newKernelPeerConfig(t *testing.T, cfg Config, mtu int) *kernelPeer {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	kp := &kernelPeer{
-		s: s, p: p, nic: nic, udp: udp, peerNS: peer, peerDev: peerDev,
+		s: s, p: p, nic: nic, udp: udp, peer: peer, peerDev: peerDev,
 		kernelAddr: netip.MustParseAddr("fd00:213::1"), stackAddr: netip.MustParseAddr("fd00:213::2"),
 	}
 	if err := nic.AddAddress(netip.PrefixFrom(kp.stackAddr, 64)); err != nil {
@@ -124,7 +92,7 @@ func newKernelPeerConfig(t *testing.T, cfg Config, mtu int) *kernelPeer {
 	// Wait (bounded) for the kernel side's link-local address, which it
 	// configures when the link comes up.
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(runCmd(t, "ip", "-n", peer, "-6", "addr", "show", "dev", peerDev), "fe80::") {
+	for !strings.Contains(string(peer.IP(t, "-6", "addr", "show", "dev", peerDev)), "fe80::") {
 		if time.Now().After(deadline) {
 			t.Fatal("kernel link-local address never appeared")
 		}
@@ -137,8 +105,7 @@ func newKernelPeerConfig(t *testing.T, cfg Config, mtu int) *kernelPeer {
 // request was answered.
 func (kp *kernelPeer) ping(t *testing.T, args ...string) {
 	t.Helper()
-	all := append([]string{"netns", "exec", kp.peerNS, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2"}, args...)
-	out := runCmd(t, "ip", all...)
+	out := string(kp.peer.Run(t, append([]string{"ping", "-6", "-c", "3", "-i", "0.2", "-W", "2"}, args...)...))
 	if !strings.Contains(out, " 3 received") || strings.Contains(out, "DUP!") {
 		t.Errorf("ping %v:\n%s", args, out)
 	}

@@ -58,8 +58,8 @@ func TestNeighborSolicitationAnswered(t *testing.T) {
 		if target.IsLinkLocalUnicast() {
 			src = peerLL
 		}
-		env.link.inject(nsFrame(src, header.SolicitedNodeMulticast(target), target, 255, true))
-		frames := env.link.take()
+		env.link.Inject(nsFrame(src, header.SolicitedNodeMulticast(target), target, 255, true))
+		frames := env.link.Take()
 		if len(frames) != 1 {
 			t.Fatalf("target %v: %d frames written, want 1 NA", target, len(frames))
 		}
@@ -83,8 +83,8 @@ func TestNeighborSolicitationAnswered(t *testing.T) {
 // unsolicited (RFC 4861 §7.2.4).
 func TestDADProbeDefended(t *testing.T) {
 	env := newTestEnv(t, 1500)
-	env.link.inject(nsFrame(netip.IPv6Unspecified(), header.SolicitedNodeMulticast(ourAddr), ourAddr, 255, false))
-	frames := env.link.take()
+	env.link.Inject(nsFrame(netip.IPv6Unspecified(), header.SolicitedNodeMulticast(ourAddr), ourAddr, 255, false))
+	frames := env.link.Take()
 	if len(frames) != 1 {
 		t.Fatalf("%d frames, want 1", len(frames))
 	}
@@ -93,8 +93,8 @@ func TestDADProbeDefended(t *testing.T) {
 		t.Errorf("DADConflicts = %d", env.p.Stats.DADConflicts.Load())
 	}
 	// A DAD probe with a source link-layer option is invalid.
-	env.link.inject(nsFrame(netip.IPv6Unspecified(), header.SolicitedNodeMulticast(ourAddr), ourAddr, 255, true))
-	if n := len(env.link.take()); n != 0 {
+	env.link.Inject(nsFrame(netip.IPv6Unspecified(), header.SolicitedNodeMulticast(ourAddr), ourAddr, 255, true))
+	if n := len(env.link.Take()); n != 0 {
 		t.Errorf("invalid DAD probe answered with %d frames", n)
 	}
 }
@@ -103,10 +103,10 @@ func TestDADProbeDefended(t *testing.T) {
 // dropped; solicitations for addresses not ours are not answered.
 func TestNeighborSolicitationRejected(t *testing.T) {
 	env := newTestEnv(t, 1500)
-	env.link.inject(nsFrame(peerAddr, header.SolicitedNodeMulticast(ourAddr), ourAddr, 254, true))
+	env.link.Inject(nsFrame(peerAddr, header.SolicitedNodeMulticast(ourAddr), ourAddr, 254, true))
 	other := netip.MustParseAddr("fd00:213::99")
-	env.link.inject(nsFrame(peerAddr, header.SolicitedNodeMulticast(other), other, 255, true))
-	if n := len(env.link.take()); n != 0 {
+	env.link.Inject(nsFrame(peerAddr, header.SolicitedNodeMulticast(other), other, 255, true))
+	if n := len(env.link.Take()); n != 0 {
 		t.Errorf("%d frames written, want none", n)
 	}
 	if got := env.s.Stats().NDP.Malformed.Load(); got != 1 {
@@ -148,7 +148,7 @@ func TestResolutionQueuesPackets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	frames := env.link.take()
+	frames := env.link.Take()
 	if len(frames) != 1 {
 		t.Fatalf("%d frames before resolution, want 1 solicitation", len(frames))
 	}
@@ -163,10 +163,10 @@ func TestResolutionQueuesPackets(t *testing.T) {
 		t.Fatalf("solicitation body %+v, %v", ns, err)
 	}
 
-	env.link.inject(naFrame(ourAddr, peerAddr, ourMAC, header.NDPNeighborAdvert{
+	env.link.Inject(naFrame(ourAddr, peerAddr, ourMAC, header.NDPNeighborAdvert{
 		Solicited: true, Override: true, TargetLL: peerMAC, HasTargetLL: true,
 	}))
-	frames = env.link.take()
+	frames = env.link.Take()
 	if len(frames) != 3 {
 		t.Fatalf("%d frames after the advertisement, want 3", len(frames))
 	}
@@ -194,7 +194,7 @@ func TestResolutionFailureReported(t *testing.T) {
 	for range 5 {
 		env.clk.Advance(time.Second)
 	}
-	frames := env.link.take()
+	frames := env.link.Take()
 	if len(frames) != 3 {
 		t.Errorf("%d solicitations, want 3 (mcast_solicit)", len(frames))
 	}
@@ -217,12 +217,12 @@ func TestResolutionFailureReported(t *testing.T) {
 func TestNeighborAdvertisementRules(t *testing.T) {
 	env := newTestEnv(t, 1500)
 	tb := env.p.Table(env.nic.ID())
-	env.link.inject(naFrame(allNodes, peerAddr, header.IPv6MulticastMAC(allNodes), header.NDPNeighborAdvert{Override: true}))
+	env.link.Inject(naFrame(allNodes, peerAddr, header.IPv6MulticastMAC(allNodes), header.NDPNeighborAdvert{Override: true}))
 	if _, ok := tb.Lookup(peerAddr); ok {
 		t.Fatal("advertisement created an entry")
 	}
 	// Solicited advertisements to a multicast address are invalid.
-	env.link.inject(naFrame(allNodes, peerAddr, header.IPv6MulticastMAC(allNodes),
+	env.link.Inject(naFrame(allNodes, peerAddr, header.IPv6MulticastMAC(allNodes),
 		header.NDPNeighborAdvert{Solicited: true, TargetLL: peerMAC, HasTargetLL: true}))
 	if got := env.s.Stats().NDP.Malformed.Load(); got != 1 {
 		t.Errorf("Malformed = %d, want 1", got)
@@ -230,17 +230,17 @@ func TestNeighborAdvertisementRules(t *testing.T) {
 
 	tb.HandleProbe(peerAddr, peerMAC) // STALE with peerMAC
 	newMAC := header.MAC{0x02, 0, 0, 0, 0, 0x77}
-	env.link.inject(naFrame(ourAddr, peerAddr, ourMAC, header.NDPNeighborAdvert{TargetLL: newMAC, HasTargetLL: true}))
+	env.link.Inject(naFrame(ourAddr, peerAddr, ourMAC, header.NDPNeighborAdvert{TargetLL: newMAC, HasTargetLL: true}))
 	if e, _ := tb.Lookup(peerAddr); e.MAC != peerMAC {
 		t.Errorf("advertisement without override changed the MAC to %v", e.MAC)
 	}
-	env.link.inject(naFrame(ourAddr, peerAddr, ourMAC, header.NDPNeighborAdvert{Override: true, Solicited: true, TargetLL: newMAC, HasTargetLL: true}))
+	env.link.Inject(naFrame(ourAddr, peerAddr, ourMAC, header.NDPNeighborAdvert{Override: true, Solicited: true, TargetLL: newMAC, HasTargetLL: true}))
 	if e, _ := tb.Lookup(peerAddr); e.MAC != newMAC || e.State != neighbor.Reachable {
 		t.Errorf("after override: %+v, want %v REACHABLE", e, newMAC)
 	}
 
 	// An advertisement for our own address is a conflict, not an update.
-	env.link.inject(naFrame(allNodes, ourAddr, header.IPv6MulticastMAC(allNodes), header.NDPNeighborAdvert{Override: true, TargetLL: newMAC, HasTargetLL: true}))
+	env.link.Inject(naFrame(allNodes, ourAddr, header.IPv6MulticastMAC(allNodes), header.NDPNeighborAdvert{Override: true, TargetLL: newMAC, HasTargetLL: true}))
 	if _, ok := tb.Lookup(ourAddr); ok || env.p.Stats.DADConflicts.Load() != 1 {
 		t.Errorf("own address advertised: entry %v conflicts %d", ok, env.p.Stats.DADConflicts.Load())
 	}
@@ -252,16 +252,16 @@ func TestRouterMessagesIgnored(t *testing.T) {
 	ra := make([]byte, 12+8)
 	ra[12], ra[13] = header.NDPOptSourceLL, 1
 	msg := ndpMsg(peerLL, allNodes, header.ICMPv6RouterAdvert, len(ra), func(b []byte) { copy(b, ra) })
-	env.link.inject(ethFrame(header.IPv6MulticastMAC(allNodes), ipPacket(peerLL, allNodes, header.ProtoICMPv6, 255, msg)))
+	env.link.Inject(ethFrame(header.IPv6MulticastMAC(allNodes), ipPacket(peerLL, allNodes, header.ProtoICMPv6, 255, msg)))
 	bad := ndpMsg(peerLL, allNodes, header.ICMPv6RouterAdvert, 6, func([]byte) {})
-	env.link.inject(ethFrame(header.IPv6MulticastMAC(allNodes), ipPacket(peerLL, allNodes, header.ProtoICMPv6, 255, bad)))
+	env.link.Inject(ethFrame(header.IPv6MulticastMAC(allNodes), ipPacket(peerLL, allNodes, header.ProtoICMPv6, 255, bad)))
 	if got := env.p.Stats.RouterMessagesIgnored.Load(); got != 1 {
 		t.Errorf("RouterMessagesIgnored = %d, want 1", got)
 	}
 	if got := env.s.Stats().NDP.Malformed.Load(); got != 1 {
 		t.Errorf("Malformed = %d, want 1 (short RA)", got)
 	}
-	if n := len(env.link.take()); n != 0 {
+	if n := len(env.link.Take()); n != 0 {
 		t.Errorf("%d frames written", n)
 	}
 }

@@ -10,22 +10,9 @@ import (
 
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/buffer"
+	"github.com/netprov/netprov/stack/dgram"
 	"github.com/netprov/netprov/stack/header"
-	"github.com/netprov/netprov/stack/socket/dgram"
-	"github.com/netprov/netprov/stack/socket/sockopt"
 	"github.com/netprov/netprov/stack/waiter"
-)
-
-// Linux TCP state numbers that UDP sockets report (/proc/net/udp).
-const (
-	stateEstablished = 1
-	stateClose       = 7
-)
-
-// Shutdown bits (RCV_SHUTDOWN, SEND_SHUTDOWN).
-const (
-	rcvShutdown  = 1
-	sendShutdown = 2
 )
 
 // Largest payloads: the IPv4 total length (65535) less the IP and UDP
@@ -46,23 +33,15 @@ type endpoint struct {
 	// SOCK_BINDPORT_LOCK: bind chose them, so disconnect keeps them.
 	bindAddrLocked, bindPortLocked bool
 	route                          *stack.Route // cached for the connected peer
-	closed                         bool
-	shutdown                       uint8
-	// softErr is sk_err: reported once by the next call, then cleared.
-	softErr unix.Errno
+	sk                             dgram.Socket
 
-	rq             dgram.Queue
-	rcvbuf, sndbuf int
-
-	broadcast, recvErr, noCheck bool
-	ttl, tos                    int // -1: route default
-	mcastTTL                    int
-	mcastLoop                   bool
-	pmtudisc                    int
-	recvPktInfo, recvTTL        bool
-	recvTOS                     bool
-	generic                     sockopt.Generic
-	groups                      []membership
+	noCheck              bool
+	mcastTTL             int
+	mcastLoop            bool
+	pmtudisc             int
+	recvPktInfo, recvTTL bool
+	recvTOS              bool
+	groups               []membership
 }
 
 var _ stack.Endpoint = (*endpoint)(nil)
@@ -70,13 +49,10 @@ var _ stack.Endpoint = (*endpoint)(nil)
 func newEndpoint(p *Protocol, family int) *endpoint {
 	e := &endpoint{
 		p:        p,
-		rcvbuf:   p.cfg.RmemDefault,
-		sndbuf:   p.cfg.WmemDefault,
-		ttl:      -1,
-		tos:      -1,
 		mcastTTL: 1, mcastLoop: true,
 		pmtudisc: unix.IP_PMTUDISC_WANT,
 	}
+	e.sk.Init(&p.cfg)
 	e.b.family = family
 	if family == unix.AF_INET6 {
 		e.b.local = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
@@ -97,7 +73,7 @@ func (e *endpoint) unspecified() netip.Addr {
 func (e *endpoint) Bind(addr netip.AddrPort) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
+	if e.sk.Closed {
 		return unix.EBADF
 	}
 	if e.b.local.Port() != 0 {
@@ -188,22 +164,10 @@ func (e *endpoint) scopeNIC(a netip.Addr) (int, error) {
 }
 
 func (e *endpoint) checkBindV4(a netip.Addr) error {
-	if a.IsUnspecified() || a.IsMulticast() || e.p.s.IsLocalAddress(a) || e.isBroadcast(a) {
+	if a.IsUnspecified() || a.IsMulticast() || e.p.s.IsLocalAddress(a) || dgram.IsBroadcast(e.p.s, a) {
 		return nil
 	}
 	return unix.EADDRNOTAVAIL
-}
-
-func (e *endpoint) isBroadcast(a netip.Addr) bool {
-	if a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return true
-	}
-	for _, n := range e.p.s.NICs() {
-		if n.IsBroadcast(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // hashLocked assigns port (0: an ephemeral one from ip_local_port_range,
@@ -255,22 +219,8 @@ func (p *Protocol) unhashLocked(e *endpoint) {
 	if port == 0 {
 		return
 	}
-	// Rebuild in place, keeping bind order (the most recent wins ties).
-	l := p.ports[port]
-	ordered := l[:0]
-	for _, o := range l {
-		if o != e {
-			ordered = append(ordered, o)
-		}
-	}
-	for i := len(ordered); i < len(l); i++ {
-		l[i] = nil
-	}
-	if len(ordered) == 0 {
-		delete(p.ports, port)
-	} else {
-		p.ports[port] = ordered
-	}
+	// Bind order is kept: the most recent wins ties.
+	dgram.Unhash(p.ports, port, e)
 	e.b.local = netip.AddrPortFrom(e.b.local.Addr(), 0)
 }
 
@@ -303,7 +253,7 @@ func (e *endpoint) Accept() (stack.Endpoint, netip.AddrPort, error) {
 func (e *endpoint) Connect(addr netip.AddrPort) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
+	if e.sk.Closed {
 		return unix.EBADF
 	}
 	if !addr.IsValid() {
@@ -347,7 +297,7 @@ func (e *endpoint) Connect(addr netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	if r.Flags&stack.RouteBroadcast != 0 && !e.broadcast {
+	if r.Flags&stack.RouteBroadcast != 0 && !e.sk.Broadcast {
 		return unix.EACCES
 	}
 	nb := e.b
@@ -403,21 +353,19 @@ func (e *endpoint) enqueue(pkt *buffer.Packet, from netip.AddrPort) {
 	if e.b.family == unix.AF_INET6 && from.Addr().Is4() {
 		from = netip.AddrPortFrom(netip.AddrFrom16(from.Addr().As16()), from.Port())
 	}
-	ts := dgram.Truesize(pkt.Len())
 	e.mu.Lock()
-	if e.closed {
+	if e.sk.Closed {
 		e.mu.Unlock()
 		pkt.Release()
 		return
 	}
-	if e.rq.Bytes() > e.rcvbuf {
+	if !e.sk.Enqueue(pkt, from) {
 		e.mu.Unlock()
 		e.p.stats.RcvbufErrors.Add(1)
 		e.p.stats.InErrors.Add(1)
 		pkt.Release()
 		return
 	}
-	e.rq.Push(dgram.Datagram{Pkt: pkt, From: from, Truesize: ts})
 	e.mu.Unlock()
 	e.wq.Notify(waiter.EventIn)
 }
@@ -425,15 +373,12 @@ func (e *endpoint) enqueue(pkt *buffer.Packet, from netip.AddrPort) {
 // handleError records an ICMP error (__udp4_lib_err): connected sockets
 // keep hard errors, sockets with IP_RECVERR keep every error.
 func (e *endpoint) handleError(ie stack.ICMPError, v4 bool) {
-	errno, hard := dgram.ICMPErrno(ie, v4)
 	e.mu.Lock()
-	if !e.recvErr && (!hard || !e.b.connected) {
-		e.mu.Unlock()
-		return
-	}
-	e.softErr = errno
+	kept := e.sk.RecordError(ie, v4, e.b.connected)
 	e.mu.Unlock()
-	e.wq.Notify(waiter.EventErr)
+	if kept {
+		e.wq.Notify(waiter.EventErr)
+	}
 }
 
 // Read implements stack.Endpoint (udp_recvmsg). A pending error is
@@ -441,34 +386,13 @@ func (e *endpoint) handleError(ie stack.ICMPError, v4 bool) {
 // its queue is empty.
 func (e *endpoint) Read(p []byte, o stack.ReadOptions) (stack.ReadResult, error) {
 	e.mu.Lock()
-	if e.softErr != 0 {
-		err := e.softErr
-		e.softErr = 0
-		e.mu.Unlock()
-		return stack.ReadResult{}, err
-	}
-	d := e.rq.Front()
-	if d == nil {
-		sd := e.shutdown&rcvShutdown != 0
-		e.mu.Unlock()
-		if sd {
-			return stack.ReadResult{}, nil
-		}
-		return stack.ReadResult{}, unix.EAGAIN
-	}
-	data := d.Pkt.Data()
-	n := copy(p, data)
-	res := stack.ReadResult{N: n, Total: len(data), From: d.From, Truncated: n < len(data)}
-	if o.Peek {
-		e.mu.Unlock()
-		return res, nil
-	}
-	dd := e.rq.Pop()
+	res, dequeued, err := e.sk.Read(p, o.Peek)
 	e.mu.Unlock()
-	dd.Pkt.Release()
-	// Linux counts InDatagrams when the application receives.
-	e.p.stats.InDatagrams.Add(1)
-	return res, nil
+	if dequeued {
+		// Linux counts InDatagrams when the application receives.
+		e.p.stats.InDatagrams.Add(1)
+	}
+	return res, err
 }
 
 // Write implements stack.Endpoint (udp_sendmsg): one datagram per call.
@@ -480,7 +404,7 @@ func (e *endpoint) Write(p []byte, o stack.WriteOptions) (int, error) {
 		return 0, unix.EOPNOTSUPP
 	}
 	e.mu.Lock()
-	if e.closed {
+	if e.sk.Closed {
 		e.mu.Unlock()
 		return 0, unix.EBADF
 	}
@@ -537,7 +461,7 @@ func (e *endpoint) Write(p []byte, o stack.WriteOptions) (int, error) {
 			e.mu.Unlock()
 			return 0, err
 		}
-		if r.Flags&stack.RouteBroadcast != 0 && !e.broadcast {
+		if r.Flags&stack.RouteBroadcast != 0 && !e.sk.Broadcast {
 			e.mu.Unlock()
 			return 0, unix.EACCES
 		}
@@ -550,24 +474,23 @@ func (e *endpoint) Write(p []byte, o stack.WriteOptions) (int, error) {
 		e.mu.Unlock()
 		return 0, unix.EMSGSIZE
 	}
-	if e.softErr != 0 {
-		err := e.softErr
-		e.softErr = 0
+	if e.sk.SoftErr != 0 {
+		err := e.sk.TakeError()
 		e.mu.Unlock()
 		return 0, err
 	}
-	if e.shutdown&sendShutdown != 0 {
+	if e.sk.Shutdown&dgram.SendShutdown != 0 {
 		e.mu.Unlock()
 		return 0, unix.EPIPE
 	}
 	params := stack.NetworkParams{Protocol: header.ProtoUDP}
 	if r.Flags&stack.RouteMulticast != 0 {
 		params.TTL = uint8(e.mcastTTL)
-	} else if e.ttl > 0 {
-		params.TTL = uint8(e.ttl)
+	} else if e.sk.TTL > 0 {
+		params.TTL = uint8(e.sk.TTL)
 	}
-	if e.tos > 0 {
-		params.TOS = uint8(e.tos)
+	if e.sk.TOS > 0 {
+		params.TOS = uint8(e.sk.TOS)
 	}
 	noCheck := e.noCheck && r.RemoteAddr.Is4()
 	e.mu.Unlock()
@@ -580,7 +503,7 @@ func (e *endpoint) Write(p []byte, o stack.WriteOptions) (int, error) {
 		header.UDP(b).SetChecksum(header.UDPChecksum(b, r.LocalAddr, r.RemoteAddr))
 	}
 	if err := r.WritePacket(pkt, params); err != nil {
-		if err == unix.ENOBUFS && !e.recvErr {
+		if err == unix.ENOBUFS && !e.sk.RecvErr {
 			e.p.stats.SndbufErrors.Add(1)
 			return len(p), nil
 		}
@@ -593,13 +516,13 @@ func (e *endpoint) Write(p []byte, o stack.WriteOptions) (int, error) {
 // Shutdown implements stack.Endpoint (inet_shutdown): the flags are set
 // even on an unconnected socket, which still gets ENOTCONN.
 func (e *endpoint) Shutdown(how int) error {
-	if how < unix.SHUT_RD || how > unix.SHUT_RDWR {
-		return unix.EINVAL
-	}
 	e.mu.Lock()
-	e.shutdown |= uint8(how + 1)
+	err := e.sk.SetShutdown(how)
 	connected := e.b.connected
 	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	e.wq.Notify(waiter.EventIn | waiter.EventOut | waiter.EventHUp | waiter.EventRdHUp)
 	if !connected {
 		return unix.ENOTCONN
@@ -610,15 +533,15 @@ func (e *endpoint) Shutdown(how int) error {
 // Close implements stack.Endpoint.
 func (e *endpoint) Close() {
 	e.mu.Lock()
-	if e.closed {
+	if e.sk.Closed {
 		e.mu.Unlock()
 		return
 	}
-	e.closed = true
+	e.sk.Closed = true
 	e.p.mu.Lock()
 	e.p.unhashLocked(e)
 	e.p.mu.Unlock()
-	e.rq.Clear()
+	e.sk.Queue.Clear()
 	e.route = nil
 	e.leaveAllLocked()
 	e.mu.Unlock()
@@ -646,23 +569,7 @@ func (e *endpoint) RemoteAddress() (netip.AddrPort, error) {
 func (e *endpoint) Readiness(mask waiter.EventMask) waiter.EventMask {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var m waiter.EventMask
-	if e.softErr != 0 {
-		m |= waiter.EventErr
-	}
-	if e.shutdown&rcvShutdown != 0 {
-		m |= waiter.EventRdHUp | waiter.EventIn
-	}
-	if e.shutdown == rcvShutdown|sendShutdown {
-		m |= waiter.EventHUp
-	}
-	if e.rq.Len() > 0 {
-		m |= waiter.EventIn
-	}
-	// Sent datagrams are handed to the link at once, so the send buffer
-	// always has room.
-	m |= waiter.EventOut
-	return m & (mask | waiter.EventErr | waiter.EventHUp)
+	return e.sk.Readiness(mask)
 }
 
 // EventQueue implements stack.Endpoint.
@@ -672,12 +579,7 @@ func (e *endpoint) EventQueue() *waiter.Queue { return &e.wq }
 func (e *endpoint) Info() stack.EndpointInfo {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	info := stack.EndpointInfo{Protocol: header.ProtoUDP, State: stateClose, Local: e.b.local, RecvQ: e.rq.Bytes()}
-	if e.b.connected {
-		info.State = stateEstablished
-		info.Remote = e.b.remote
-	}
-	return info
+	return e.sk.Info(header.ProtoUDP, e.b.local, e.b.remote, e.b.connected)
 }
 
 // InQueue is SIOCINQ/FIONREAD for UDP: the payload length of the first
@@ -685,10 +587,7 @@ func (e *endpoint) Info() stack.EndpointInfo {
 func (e *endpoint) InQueue() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if d := e.rq.Front(); d != nil {
-		return d.Pkt.Len()
-	}
-	return 0
+	return e.sk.InQueue()
 }
 
 // OutQueue is SIOCOUTQ: datagrams leave at once, so nothing is queued.

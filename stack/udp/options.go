@@ -28,7 +28,7 @@ func (e *endpoint) SetSockOpt(level, name int, val []byte) error {
 }
 
 func (e *endpoint) setSocketOptLocked(name int, val []byte) error {
-	if ok, err := e.generic.Set(name, val); ok {
+	if ok, err := e.sk.SetSocketOpt(name, val); ok {
 		return err
 	}
 	switch name {
@@ -70,18 +70,12 @@ func (e *endpoint) setSocketOptLocked(name int, val []byte) error {
 		e.setBindingFlagLocked(func() { e.b.reuseAddr = v != 0 })
 	case unix.SO_REUSEPORT:
 		e.setBindingFlagLocked(func() { e.b.reusePort = v != 0 })
-	case unix.SO_BROADCAST:
-		e.broadcast = v != 0
 	case unix.SO_NO_CHECK:
 		e.noCheck = v != 0
-	case unix.SO_RCVBUF:
-		e.rcvbuf = sockopt.RcvBuf(v, e.p.cfg.RmemMax)
 	case unix.SO_RCVBUFFORCE:
-		e.rcvbuf = sockopt.RcvBuf(v, int(^uint32(0)>>2))
-	case unix.SO_SNDBUF:
-		e.sndbuf = sockopt.SndBuf(v, e.p.cfg.WmemMax)
+		e.sk.Rcvbuf = sockopt.RcvBuf(v, int(^uint32(0)>>2))
 	case unix.SO_SNDBUFFORCE:
-		e.sndbuf = sockopt.SndBuf(v, int(^uint32(0)>>2))
+		e.sk.Sndbuf = sockopt.SndBuf(v, int(^uint32(0)>>2))
 	default:
 		return unix.ENOPROTOOPT
 	}
@@ -110,6 +104,9 @@ func (e *endpoint) setBindingFlagLocked(f func()) {
 }
 
 func (e *endpoint) setIPOptLocked(name int, val []byte) error {
+	if ok, err := e.sk.SetIPOpt(name, val); ok {
+		return err
+	}
 	switch name {
 	case unix.IP_ADD_MEMBERSHIP:
 		return e.joinLocked(false, val)
@@ -125,15 +122,6 @@ func (e *endpoint) setIPOptLocked(name int, val []byte) error {
 		return err
 	}
 	switch name {
-	case unix.IP_TTL:
-		if v != -1 && (v < 1 || v > 255) {
-			return unix.EINVAL
-		}
-		e.ttl = v
-	case unix.IP_TOS:
-		e.tos = v & 0xff
-	case unix.IP_RECVERR:
-		e.recvErr = v != 0
 	case unix.IP_MULTICAST_TTL:
 		if v == -1 {
 			v = 1
@@ -162,6 +150,9 @@ func (e *endpoint) setIPOptLocked(name int, val []byte) error {
 }
 
 func (e *endpoint) setIPv6OptLocked(name int, val []byte) error {
+	if ok, err := e.sk.SetIPv6Opt(name, val); ok {
+		return err
+	}
 	switch name {
 	case unix.IPV6_ADD_MEMBERSHIP:
 		return e.joinLocked(true, val)
@@ -179,23 +170,6 @@ func (e *endpoint) setIPv6OptLocked(name int, val []byte) error {
 			return unix.EINVAL
 		}
 		e.setBindingFlagLocked(func() { e.b.v6only = v != 0 })
-	case unix.IPV6_UNICAST_HOPS:
-		if v < -1 || v > 255 {
-			return unix.EINVAL
-		}
-		if v == 0 {
-			// Linux keeps 0 as "use the route default" only for -1; a hop
-			// limit of 0 is stored but never sent, so treat as default.
-			v = -1
-		}
-		e.ttl = v
-	case unix.IPV6_TCLASS:
-		if v < -1 || v > 255 {
-			return unix.EINVAL
-		}
-		e.tos = v
-	case unix.IPV6_RECVERR:
-		e.recvErr = v != 0
 	case unix.IPV6_MULTICAST_HOPS:
 		if v < -1 || v > 255 {
 			return unix.EINVAL
@@ -229,34 +203,18 @@ func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 	defer e.mu.Unlock()
 	switch level {
 	case unix.SOL_SOCKET:
-		if n, ok := e.generic.Get(name, buf); ok {
+		if n, ok := e.sk.GetSocketOpt(name, buf, e.b.family, unix.IPPROTO_UDP); ok {
 			return n, nil
 		}
 		switch name {
-		case unix.SO_TYPE:
-			return sockopt.PutInt(buf, unix.SOCK_DGRAM), nil
-		case unix.SO_PROTOCOL:
-			return sockopt.PutInt(buf, unix.IPPROTO_UDP), nil
-		case unix.SO_DOMAIN:
-			return sockopt.PutInt(buf, e.b.family), nil
 		case unix.SO_ACCEPTCONN:
 			return sockopt.PutInt(buf, 0), nil
-		case unix.SO_ERROR:
-			v := int(e.softErr)
-			e.softErr = 0
-			return sockopt.PutInt(buf, v), nil
 		case unix.SO_REUSEADDR:
 			return sockopt.PutBool(buf, e.b.reuseAddr), nil
 		case unix.SO_REUSEPORT:
 			return sockopt.PutBool(buf, e.b.reusePort), nil
-		case unix.SO_BROADCAST:
-			return sockopt.PutBool(buf, e.broadcast), nil
 		case unix.SO_NO_CHECK:
 			return sockopt.PutBool(buf, e.noCheck), nil
-		case unix.SO_RCVBUF:
-			return sockopt.PutInt(buf, e.rcvbuf), nil
-		case unix.SO_SNDBUF:
-			return sockopt.PutInt(buf, e.sndbuf), nil
 		case unix.SO_BINDTOIFINDEX:
 			return sockopt.PutInt(buf, e.b.nic), nil
 		case unix.SO_BINDTODEVICE:
@@ -274,21 +232,10 @@ func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 			return copy(buf, name), nil
 		}
 	case unix.SOL_IP:
+		if n, ok := e.sk.GetIPOpt(name, buf); ok {
+			return n, nil
+		}
 		switch name {
-		case unix.IP_TTL:
-			ttl := e.ttl
-			if ttl < 0 {
-				ttl = e.p.cfg.DefaultTTL
-			}
-			return sockopt.PutInt(buf, ttl), nil
-		case unix.IP_TOS:
-			tos := e.tos
-			if tos < 0 {
-				tos = 0
-			}
-			return sockopt.PutInt(buf, tos), nil
-		case unix.IP_RECVERR:
-			return sockopt.PutBool(buf, e.recvErr), nil
 		case unix.IP_MULTICAST_TTL:
 			return sockopt.PutInt(buf, e.mcastTTL), nil
 		case unix.IP_MULTICAST_LOOP:
@@ -311,23 +258,12 @@ func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 		if e.b.family != unix.AF_INET6 {
 			return 0, unix.ENOPROTOOPT
 		}
+		if n, ok := e.sk.GetIPv6Opt(name, buf); ok {
+			return n, nil
+		}
 		switch name {
 		case unix.IPV6_V6ONLY:
 			return sockopt.PutBool(buf, e.b.v6only), nil
-		case unix.IPV6_UNICAST_HOPS:
-			ttl := e.ttl
-			if ttl < 0 {
-				ttl = e.p.cfg.DefaultTTL
-			}
-			return sockopt.PutInt(buf, ttl), nil
-		case unix.IPV6_TCLASS:
-			tos := e.tos
-			if tos < 0 {
-				tos = 0
-			}
-			return sockopt.PutInt(buf, tos), nil
-		case unix.IPV6_RECVERR:
-			return sockopt.PutBool(buf, e.recvErr), nil
 		case unix.IPV6_MULTICAST_HOPS:
 			return sockopt.PutInt(buf, e.mcastTTL), nil
 		case unix.IPV6_MULTICAST_LOOP:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/buffer"
+	"github.com/netprov/netprov/stack/dgram"
 	"github.com/netprov/netprov/stack/header"
 )
 
@@ -34,7 +35,7 @@ var (
 // Register creates UDP with cfg (zero fields take Linux's defaults) and
 // registers it on s.
 func Register(s *stack.Stack, cfg Config) *Protocol {
-	cfg.setDefaults()
+	cfg.SetDefaults()
 	p := &Protocol{s: s, cfg: cfg, stats: &s.Stats().UDP, ports: make(map[uint16][]*endpoint)}
 	s.RegisterTransportProtocol(p)
 	return p
@@ -56,17 +57,7 @@ func (p *Protocol) NewEndpoint(family int) (stack.Endpoint, error) {
 
 // Endpoints returns a snapshot of every bound endpoint, for listings.
 func (p *Protocol) Endpoints() []stack.EndpointInfo {
-	p.mu.RLock()
-	eps := make([]*endpoint, 0, len(p.ports))
-	for _, l := range p.ports {
-		eps = append(eps, l...)
-	}
-	p.mu.RUnlock()
-	out := make([]stack.EndpointInfo, 0, len(eps))
-	for _, e := range eps {
-		out = append(out, e.Info())
-	}
-	return out
+	return dgram.Infos(&p.mu, p.ports)
 }
 
 // HandlePacket implements stack.TransportProtocol.

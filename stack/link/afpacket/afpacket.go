@@ -6,16 +6,13 @@ package afpacket
 
 import (
 	"fmt"
-	"os"
-	"sync"
-	"sync/atomic"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/netprov/netprov/stack/header"
 	"github.com/netprov/netprov/stack/link"
 	"github.com/netprov/netprov/stack/link/internal/counters"
+	"github.com/netprov/netprov/stack/link/internal/linkbase"
 )
 
 // Endpoint is a packet socket on one interface.
@@ -26,14 +23,9 @@ type Endpoint struct {
 	vnetHdr bool
 	caps    link.Capabilities
 
-	file *os.File
-	conn syscall.RawConn
-
-	dispatcher atomic.Pointer[link.Dispatcher]
-	closed     atomic.Bool
-	closeOnce  sync.Once
-	wg         sync.WaitGroup
-	stats      counters.Counters
+	fd       linkbase.FD
+	dispatch linkbase.Dispatch
+	stats    counters.Counters
 
 	rx receiver
 	tx transmitter
@@ -65,20 +57,16 @@ func New(cfg Config) (*Endpoint, error) {
 		mac:     cfg.MAC,
 		vnetHdr: cfg.VnetHdr,
 		caps:    link.CapEthernet,
-		file:    os.NewFile(uintptr(fd), "afpacket:"+cfg.Interface),
 	}
 	if cfg.VnetHdr {
 		e.caps |= link.CapGSO | link.CapTXChecksumOffload
 	}
-	e.conn, err = e.file.SyscallConn()
-	if err != nil {
-		e.file.Close()
+	if err := e.fd.Init(fd, "afpacket:"+cfg.Interface); err != nil {
 		return nil, fmt.Errorf("afpacket: %s: %w", cfg.Interface, err)
 	}
 	e.rx.init(e, cfg.BatchSize)
 	e.tx.init(e, cfg.BatchSize)
-	e.wg.Add(1)
-	go e.readLoop()
+	e.fd.StartReader(&e.rx.batch, e.rx.readBatch, e.deliver)
 	return e, nil
 }
 
@@ -92,13 +80,7 @@ func (e *Endpoint) LinkAddress() header.MAC { return e.mac }
 func (e *Endpoint) Capabilities() link.Capabilities { return e.caps }
 
 // Attach implements link.Endpoint.
-func (e *Endpoint) Attach(d link.Dispatcher) {
-	if d == nil {
-		e.dispatcher.Store(nil)
-		return
-	}
-	e.dispatcher.Store(&d)
-}
+func (e *Endpoint) Attach(d link.Dispatcher) { e.dispatch.Attach(d) }
 
 // Stats returns the endpoint's counters.
 func (e *Endpoint) Stats() link.Stats { return e.stats.Snapshot() }
@@ -106,23 +88,8 @@ func (e *Endpoint) Stats() link.Stats { return e.stats.Snapshot() }
 // Close implements link.Endpoint: it stops the reader and closes the
 // socket.
 func (e *Endpoint) Close() error {
-	var err error
-	e.closeOnce.Do(func() {
-		e.closed.Store(true)
-		err = e.file.Close()
-		e.wg.Wait()
-		e.rx.release()
-	})
-	if err != nil {
+	if err := e.fd.Close(e.rx.release); err != nil {
 		return fmt.Errorf("afpacket: close %s: %w", e.iface, err)
 	}
 	return nil
-}
-
-// maxFrame is the largest frame the endpoint takes from the stack.
-func (e *Endpoint) maxFrame() int {
-	if e.vnetHdr {
-		return link.GSOMaxSize + header.EthernetLen
-	}
-	return e.mtu + header.EthernetLen
 }

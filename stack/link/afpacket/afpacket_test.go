@@ -2,7 +2,6 @@ package afpacket
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netprov/netprov/integration/netns"
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/header"
 	"github.com/netprov/netprov/stack/link"
@@ -26,7 +26,7 @@ var (
 // addresses, the peer in another namespace with 10.213.78.1/24, both up.
 type setup struct {
 	ep           *Endpoint
-	ours, peer   lt.Netns
+	ours, peer   *netns.NS
 	dev, peerDev string
 	rec          *lt.Recorder
 }
@@ -34,11 +34,10 @@ type setup struct {
 func newSetup(t *testing.T, cfg Config) *setup {
 	t.Helper()
 	lt.RequireRoot(t)
-	s := &setup{ours: lt.NewNetns(t), peer: lt.NewNetns(t)}
-	s.dev, s.peerDev = lt.NewVeth(t, s.ours, s.peer)
-	s.ours.IP(t, "link", "set", s.dev, "up")
-	s.peer.IP(t, "addr", "add", kernelIP.String()+"/24", "dev", s.peerDev)
-	s.peer.IP(t, "link", "set", s.peerDev, "up")
+	s := &setup{ours: netns.New(t, ""), peer: netns.New(t, "")}
+	s.dev, s.peerDev = netns.UniqueName("va"), netns.UniqueName("vb")
+	netns.Veth(t, s.ours, s.dev, s.peer, s.peerDev)
+	s.peer.AddAddr(t, s.peerDev, kernelIP.String()+"/24")
 	s.ours.WaitOperUp(t, s.dev)
 	s.peer.WaitOperUp(t, s.peerDev)
 	cfg.Interface, cfg.NetNS = s.dev, s.ours.Path()
@@ -53,20 +52,11 @@ func newSetup(t *testing.T, cfg Config) *setup {
 	return s
 }
 
-func (s *setup) ifaceMAC(t *testing.T, ns lt.Netns, dev string) header.MAC {
-	t.Helper()
-	hw, err := net.ParseMAC(strings.TrimSpace(ns.Exec(t, "cat", "/sys/class/net/"+dev+"/address")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return header.MAC(hw)
-}
-
 func testARPExchange(t *testing.T, cfg Config) {
 	s := newSetup(t, cfg)
 	mac := s.ep.LinkAddress()
 	if cfg.MAC == (header.MAC{}) {
-		if want := s.ifaceMAC(t, s.ours, s.dev); mac != want {
+		if want := lt.KernelMAC(t, s.ours, s.dev); mac != want {
 			t.Fatalf("default MAC %v, want the interface's %v", mac, want)
 		}
 	} else if mac != cfg.MAC {
@@ -81,7 +71,7 @@ func testARPExchange(t *testing.T, cfg Config) {
 		a, ok := lt.ParseARPFrame(f.Data)
 		return ok && a.Op == lt.ARPReply && a.SPA == kernelIP && a.THA == mac && header.Ethernet(f.Data).Dst() == mac
 	})
-	if neigh := s.peer.IP(t, "neigh", "show", stackIP.String(), "dev", s.peerDev); !strings.Contains(neigh, mac.String()) {
+	if neigh := string(s.peer.IP(t, "neigh", "show", stackIP.String(), "dev", s.peerDev)); !strings.Contains(neigh, mac.String()) {
 		t.Fatalf("kernel neighbour table has no %v for %v:\n%s", mac, stackIP, neigh)
 	}
 	for _, f := range s.rec.Frames() {
@@ -112,7 +102,7 @@ func TestAFPacketVnetHdrSuperSegment(t *testing.T) {
 	}
 	mac := s.ep.LinkAddress()
 	s.peer.IP(t, "neigh", "replace", stackIP.String(), "lladdr", mac.String(), "dev", s.peerDev)
-	kmac := s.ifaceMAC(t, s.peer, s.peerDev)
+	kmac := lt.KernelMAC(t, s.peer, s.peerDev)
 	const seq = 7000000
 	p := buffer.FromBytes(lt.TCPv4Frame(kmac, mac, stackIP, kernelIP, 40001, 9, seq, 0, lt.TCPPsh, make([]byte, 4000), true))
 	p.Meta.GSO = buffer.GSO{Type: buffer.GSOTCPv4, HeaderLen: 40, MSS: 1000, NeedsCsum: true}
@@ -132,7 +122,7 @@ func testLocalChecksum(t *testing.T, cfg Config) {
 	s := newSetup(t, cfg)
 	mac := s.ep.LinkAddress()
 	s.peer.IP(t, "neigh", "replace", stackIP.String(), "lladdr", mac.String(), "dev", s.peerDev)
-	s.peer.Exec(t, "bash", "-c", "echo hello >/dev/udp/"+stackIP.String()+"/9")
+	s.peer.Run(t, "bash", "-c", "echo hello >/dev/udp/"+stackIP.String()+"/9")
 	f := s.rec.WaitFor(t, 5*time.Second, "UDP datagram from the kernel", func(f lt.Frame) bool {
 		eth := header.Ethernet(f.Data)
 		return eth.EtherType() == header.EtherTypeIPv4 && len(f.Data) > 34 && f.Data[23] == 17
@@ -146,8 +136,8 @@ func testLocalChecksum(t *testing.T, cfg Config) {
 		t.Log("ethtool not installed: offload-off case not checked")
 		return
 	}
-	s.peer.Exec(t, "ethtool", "-K", s.peerDev, "tx", "off")
-	s.peer.Exec(t, "bash", "-c", "echo again >/dev/udp/"+stackIP.String()+"/10")
+	s.peer.Run(t, "ethtool", "-K", s.peerDev, "tx", "off")
+	s.peer.Run(t, "bash", "-c", "echo again >/dev/udp/"+stackIP.String()+"/10")
 	f = s.rec.WaitFor(t, 5*time.Second, "second UDP datagram from the kernel", func(f lt.Frame) bool {
 		eth := header.Ethernet(f.Data)
 		return eth.EtherType() == header.EtherTypeIPv4 && len(f.Data) > 37 && f.Data[23] == 17 && f.Data[37] == 10
@@ -172,7 +162,7 @@ func TestAFPacketDropsOversize(t *testing.T) {
 
 func TestAFPacketMissingInterface(t *testing.T) {
 	lt.RequireRoot(t)
-	ns := lt.NewNetns(t)
+	ns := netns.New(t, "")
 	if _, err := New(Config{Interface: "npnosuchdev", NetNS: ns.Path()}); err == nil || !strings.Contains(err.Error(), "npnosuchdev") {
 		t.Fatalf("New on a missing interface: %v", err)
 	}
@@ -224,10 +214,10 @@ func (s *setup) startSender(t *testing.T, port uint16) {
 		t.Skip("skipping: socat not installed")
 	}
 	s.peer.Start(t, "socat", "-u", "OPEN:/dev/zero,readbytes=60000", "TCP-LISTEN:5001,bind="+kernelIP.String())
-	s.peer.WaitListening(t, "5001")
+	s.peer.WaitListening(t, 5001)
 	mac := s.ep.LinkAddress()
 	s.peer.IP(t, "neigh", "replace", stackIP.String(), "lladdr", mac.String(), "dev", s.peerDev)
-	lt.TCPHandshake(t, s.ep, s.rec, s.ifaceMAC(t, s.peer, s.peerDev), stackIP, kernelIP, port, 5001)
+	lt.TCPHandshake(t, s.ep, s.rec, lt.KernelMAC(t, s.peer, s.peerDev), stackIP, kernelIP, port, 5001)
 }
 
 // TestAFPacketVnetHdrCoalescedInput: the peer's TCP sends TSO

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netprov/netprov/integration/netns"
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/header"
 	lt "github.com/netprov/netprov/stack/link/internal/linktest"
@@ -28,10 +29,9 @@ func (c *counter) DeliverLinkPacket(p *buffer.Packet) {
 func newPair(t testing.TB, cfg Config) (a, b *Endpoint) {
 	t.Helper()
 	lt.RequireRoot(t)
-	nsA, nsB := lt.NewNetns(t), lt.NewNetns(t)
-	devA, devB := lt.NewVeth(t, nsA, nsB)
-	nsA.IP(t, "link", "set", devA, "up")
-	nsB.IP(t, "link", "set", devB, "up")
+	nsA, nsB := netns.New(t, ""), netns.New(t, "")
+	devA, devB := netns.UniqueName("va"), netns.UniqueName("vb")
+	netns.Veth(t, nsA, devA, nsB, devB)
 	nsA.WaitOperUp(t, devA)
 	nsB.WaitOperUp(t, devB)
 	var err error

@@ -7,6 +7,7 @@ import (
 
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/header"
+	"github.com/netprov/netprov/stack/link/internal/linkbase"
 	"github.com/netprov/netprov/stack/link/vnet"
 )
 
@@ -34,9 +35,7 @@ type receiver struct {
 	iovs     []unix.Iovec // iovPerMsg per slot
 	vnetHdrs []byte       // vnet.Len per slot (VnetHdr only)
 	ctrl     []byte       // ctrlLen per slot (without VnetHdr)
-	batch    []*buffer.Packet
-	err      unix.Errno
-	readFn   func(fd uintptr) bool
+	batch    linkbase.RxBatch
 }
 
 func (r *receiver) init(e *Endpoint, n int) {
@@ -53,7 +52,7 @@ func (r *receiver) init(e *Endpoint, n int) {
 	r.slots = make([]*buffer.Packet, n)
 	r.hdrs = make([]unix.Mmsghdr, n)
 	r.iovs = make([]unix.Iovec, n*iovPerMsg)
-	r.batch = make([]*buffer.Packet, 0, n)
+	r.batch.Pkts = make([]*buffer.Packet, 0, n)
 	for i := range r.hdrs {
 		h := &r.hdrs[i].Hdr
 		iov := r.iovs[i*iovPerMsg : (i+1)*iovPerMsg]
@@ -67,7 +66,6 @@ func (r *receiver) init(e *Endpoint, n int) {
 		h.SetIovlen(iovPerMsg)
 		r.refill(i)
 	}
-	r.readFn = r.readBatch
 }
 
 // refill gives slot i a fresh buffer.
@@ -85,23 +83,6 @@ func (r *receiver) release() {
 		if p != nil {
 			p.Release()
 			r.slots[i] = nil
-		}
-	}
-}
-
-func (e *Endpoint) readLoop() {
-	defer e.wg.Done()
-	r := &e.rx
-	for {
-		r.batch = r.batch[:0]
-		r.err = 0
-		err := e.conn.Read(r.readFn)
-		if len(r.batch) > 0 {
-			e.deliver(r.batch)
-			clear(r.batch)
-		}
-		if err != nil || r.err != 0 {
-			return // closed, or the interface is gone (ENETDOWN, ENXIO)
 		}
 	}
 }
@@ -126,14 +107,14 @@ func (r *receiver) readBatch(fd uintptr) bool {
 			return false
 		}
 		if errno != 0 {
-			r.err = errno
+			r.batch.Err = errno
 			return true
 		}
 		break
 	}
 	for i := range n {
 		if pkt := r.take(i); pkt != nil {
-			r.batch = append(r.batch, pkt)
+			r.batch.Pkts = append(r.batch.Pkts, pkt)
 		}
 	}
 	return true
@@ -195,23 +176,4 @@ func (r *receiver) checksumReady(i int) bool {
 	return false
 }
 
-func (e *Endpoint) deliver(batch []*buffer.Packet) {
-	var bytes uint64
-	for _, p := range batch {
-		bytes += uint64(p.Len())
-	}
-	dp := e.dispatcher.Load()
-	if dp == nil {
-		for _, p := range batch {
-			p.Release()
-		}
-		e.stats.RxDropped.Add(uint64(len(batch)))
-		return
-	}
-	e.stats.RxPackets.Add(uint64(len(batch)))
-	e.stats.RxBytes.Add(bytes)
-	d := *dp
-	for _, p := range batch {
-		d.DeliverLinkPacket(p)
-	}
-}
+func (e *Endpoint) deliver(batch []*buffer.Packet) { e.dispatch.Deliver(batch, &e.stats) }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/header"
+	"github.com/netprov/netprov/stack/link/internal/linkbase"
 	"github.com/netprov/netprov/stack/link/vnet"
 )
 
@@ -52,18 +53,14 @@ func (t *transmitter) init(e *Endpoint, n int) {
 
 // WritePackets implements link.Endpoint: frames go out in sendmmsg batches.
 func (e *Endpoint) WritePackets(pkts []*buffer.Packet) (int, error) {
-	if e.closed.Load() {
-		for _, p := range pkts {
-			p.Release()
-		}
-		e.stats.TxDropped.Add(uint64(len(pkts)))
+	if e.fd.Closed() {
+		linkbase.DropWrites(pkts, &e.stats)
 		return 0, unix.ENETDOWN
 	}
 	t := &e.tx
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.sent, t.bytes, t.err = 0, 0, nil
-	maxFrame := e.maxFrame()
 	for len(pkts) > 0 {
 		// Fill a batch with the frames that may be sent.
 		t.pkts = t.pkts[:0]
@@ -71,7 +68,7 @@ func (e *Endpoint) WritePackets(pkts []*buffer.Packet) (int, error) {
 			p := pkts[0]
 			pkts = pkts[1:]
 			n := p.Len()
-			if n < header.EthernetLen || n > maxFrame || (n > e.mtu+header.EthernetLen && p.Meta.GSO.Type == buffer.GSONone) {
+			if !linkbase.FrameFits(p, e.vnetHdr, e.mtu) {
 				e.stats.TxDropped.Add(1)
 				p.Release()
 				continue
@@ -89,7 +86,7 @@ func (e *Endpoint) WritePackets(pkts []*buffer.Packet) (int, error) {
 			break
 		}
 		t.next = 0
-		err := e.conn.Write(t.writeFn)
+		err := e.fd.Conn.Write(t.writeFn)
 		// Messages not reached (the socket was closed meanwhile) are dropped.
 		for _, p := range t.pkts[t.next:] {
 			p.Release()

@@ -16,6 +16,7 @@ import (
 	"github.com/netprov/netprov/stack/header"
 	"github.com/netprov/netprov/stack/link"
 	"github.com/netprov/netprov/stack/link/internal/counters"
+	"github.com/netprov/netprov/stack/link/internal/linkbase"
 	"github.com/netprov/netprov/stack/link/internal/queue"
 )
 
@@ -36,12 +37,12 @@ type Config struct {
 
 // Endpoint is a loopback device.
 type Endpoint struct {
-	mtu        int
-	q          *queue.Queue
-	closeOnce  sync.Once
-	closed     atomic.Bool
-	dispatcher atomic.Pointer[link.Dispatcher]
-	stats      counters.Counters
+	mtu       int
+	q         *queue.Queue
+	closeOnce sync.Once
+	closed    atomic.Bool
+	dispatch  linkbase.Dispatch
+	stats     counters.Counters
 }
 
 var _ link.Endpoint = (*Endpoint)(nil)
@@ -71,22 +72,13 @@ func (e *Endpoint) Capabilities() link.Capabilities {
 }
 
 // Attach implements link.Endpoint.
-func (e *Endpoint) Attach(d link.Dispatcher) {
-	if d == nil {
-		e.dispatcher.Store(nil)
-		return
-	}
-	e.dispatcher.Store(&d)
-}
+func (e *Endpoint) Attach(d link.Dispatcher) { e.dispatch.Attach(d) }
 
 // WritePackets implements link.Endpoint. Empty packets and packets larger
 // than the MTU are dropped and counted.
 func (e *Endpoint) WritePackets(pkts []*buffer.Packet) (int, error) {
 	if e.closed.Load() {
-		for _, p := range pkts {
-			p.Release()
-		}
-		e.stats.TxDropped.Add(uint64(len(pkts)))
+		linkbase.DropWrites(pkts, &e.stats)
 		return 0, unix.ENETDOWN
 	}
 	sent := 0
@@ -107,28 +99,13 @@ func (e *Endpoint) WritePackets(pkts []*buffer.Packet) (int, error) {
 }
 
 func (e *Endpoint) deliver(batch []*buffer.Packet) {
-	dp := e.dispatcher.Load()
-	if dp == nil {
-		for _, p := range batch {
-			p.Release()
-		}
-		e.stats.RxDropped.Add(uint64(len(batch)))
-		return
-	}
-	d := *dp
-	var bytes uint64
 	for _, p := range batch {
-		bytes += uint64(p.Len())
 		// The receiving side sees a fresh packet whose checksum needs no
 		// verification (lo never corrupts, and a partial checksum written
 		// with TX offload is never completed).
 		p.Meta = buffer.Meta{ChecksumVerified: true}
 	}
-	e.stats.RxPackets.Add(uint64(len(batch)))
-	e.stats.RxBytes.Add(bytes)
-	for _, p := range batch {
-		d.DeliverLinkPacket(p)
-	}
+	e.dispatch.Deliver(batch, &e.stats)
 }
 
 // Close implements link.Endpoint. It is idempotent.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,49 +11,13 @@ import (
 
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/link"
+	lt "github.com/netprov/netprov/stack/link/internal/linktest"
 )
-
-type recorder struct {
-	mu     sync.Mutex
-	pkts   [][]byte
-	meta   []buffer.Meta
-	notify chan struct{}
-}
-
-func (r *recorder) DeliverLinkPacket(p *buffer.Packet) {
-	r.mu.Lock()
-	r.pkts = append(r.pkts, bytes.Clone(p.Data()))
-	r.meta = append(r.meta, p.Meta)
-	r.mu.Unlock()
-	p.Release()
-	select {
-	case r.notify <- struct{}{}:
-	default:
-	}
-}
-
-func (r *recorder) waitFor(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		r.mu.Lock()
-		got := len(r.pkts)
-		r.mu.Unlock()
-		if got >= n {
-			return
-		}
-		select {
-		case <-r.notify:
-		case <-deadline:
-			t.Fatalf("got %d packets, want %d", got, n)
-		}
-	}
-}
 
 func TestLoopbackReturnsPacketsInOrder(t *testing.T) {
 	e := New(Config{})
 	t.Cleanup(func() { e.Close() })
-	r := &recorder{notify: make(chan struct{}, 1)}
+	r := lt.NewRecorder()
 	e.Attach(r)
 	if e.MTU() != 65536 || e.Capabilities() != link.CapLoopback|link.CapRXChecksumOffload|link.CapTXChecksumOffload {
 		t.Fatalf("MTU %d caps %b", e.MTU(), e.Capabilities())
@@ -81,17 +44,17 @@ func TestLoopbackReturnsPacketsInOrder(t *testing.T) {
 	if n, _ := e.WritePackets([]*buffer.Packet{big}); n != 1 {
 		t.Fatal("64 KiB packet not accepted")
 	}
-	r.waitFor(t, 101)
+	frames := r.WaitCount(t, 101, 10*time.Second)
 	for i, w := range want {
-		if !bytes.Equal(r.pkts[i], w) {
-			t.Fatalf("packet %d = %x, want %x", i, r.pkts[i], w)
+		if !bytes.Equal(frames[i].Data, w) {
+			t.Fatalf("packet %d = %x, want %x", i, frames[i].Data, w)
 		}
-		if !r.meta[i].ChecksumVerified || r.meta[i].GSO.NeedsCsum {
-			t.Fatalf("packet %d meta %+v: want only ChecksumVerified", i, r.meta[i])
+		if !frames[i].Meta.ChecksumVerified || frames[i].Meta.GSO.NeedsCsum {
+			t.Fatalf("packet %d meta %+v: want only ChecksumVerified", i, frames[i].Meta)
 		}
 	}
-	if len(r.pkts[100]) != 65536 {
-		t.Fatalf("big packet len %d", len(r.pkts[100]))
+	if len(frames[100].Data) != 65536 {
+		t.Fatalf("big packet len %d", len(frames[100].Data))
 	}
 	st := e.Stats()
 	if st.TxPackets != 101 || st.RxPackets != 101 || st.RxBytes != st.TxBytes {

@@ -15,6 +15,7 @@ import (
 	"github.com/netprov/netprov/stack/header"
 	"github.com/netprov/netprov/stack/link"
 	"github.com/netprov/netprov/stack/link/internal/counters"
+	"github.com/netprov/netprov/stack/link/internal/linkbase"
 )
 
 // Endpoint is one end of a pipe.
@@ -27,8 +28,8 @@ type Endpoint struct {
 	out  *direction // frames this end writes
 	pair *pair
 
-	dispatcher atomic.Pointer[link.Dispatcher]
-	stats      counters.Counters
+	dispatch linkbase.Dispatch
+	stats    counters.Counters
 }
 
 // pair is the shared state of the two ends.
@@ -67,30 +68,16 @@ func (e *Endpoint) LinkAddress() header.MAC { return e.mac }
 func (e *Endpoint) Capabilities() link.Capabilities { return e.caps }
 
 // Attach implements link.Endpoint.
-func (e *Endpoint) Attach(d link.Dispatcher) {
-	if d == nil {
-		e.dispatcher.Store(nil)
-		return
-	}
-	e.dispatcher.Store(&d)
-}
+func (e *Endpoint) Attach(d link.Dispatcher) { e.dispatch.Attach(d) }
 
 // maxFrame is the largest frame the pipe carries from this end.
-func (e *Endpoint) maxFrame() int {
-	if e.gso {
-		return link.GSOMaxSize + header.EthernetLen
-	}
-	return e.mtu + header.EthernetLen
-}
+func (e *Endpoint) maxFrame() int { return linkbase.MaxFrame(e.gso, e.mtu) }
 
 // WritePackets implements link.Endpoint. Frames shorter than an Ethernet
 // header or longer than the MTU allows are dropped and counted.
 func (e *Endpoint) WritePackets(pkts []*buffer.Packet) (int, error) {
 	if e.pair.closed.Load() {
-		for _, p := range pkts {
-			p.Release()
-		}
-		e.stats.TxDropped.Add(uint64(len(pkts)))
+		linkbase.DropWrites(pkts, &e.stats)
 		return 0, unix.ENETDOWN
 	}
 	maxFrame := e.maxFrame()
@@ -117,18 +104,7 @@ func (e *Endpoint) WritePackets(pkts []*buffer.Packet) (int, error) {
 
 // deliver runs on the delivery goroutine of the direction towards e.
 func (e *Endpoint) deliver(batch []*buffer.Packet) {
-	dp := e.dispatcher.Load()
-	if dp == nil {
-		for _, p := range batch {
-			p.Release()
-		}
-		e.stats.RxDropped.Add(uint64(len(batch)))
-		return
-	}
-	d := *dp
-	var bytes uint64
 	for _, p := range batch {
-		bytes += uint64(p.Len())
 		gso := p.Meta.GSO
 		p.Meta = buffer.Meta{}
 		if e.gso {
@@ -138,11 +114,7 @@ func (e *Endpoint) deliver(batch []*buffer.Packet) {
 			p.Meta.ChecksumVerified = true
 		}
 	}
-	e.stats.RxPackets.Add(uint64(len(batch)))
-	e.stats.RxBytes.Add(bytes)
-	for _, p := range batch {
-		d.DeliverLinkPacket(p)
-	}
+	e.dispatch.Deliver(batch, &e.stats)
 }
 
 // Close implements link.Endpoint: it stops both directions and releases the

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,48 +16,8 @@ import (
 	"github.com/netprov/netprov/stack/clock"
 	"github.com/netprov/netprov/stack/header"
 	"github.com/netprov/netprov/stack/link"
+	lt "github.com/netprov/netprov/stack/link/internal/linktest"
 )
-
-// recorder is a Dispatcher that keeps copies of the frames it receives.
-type recorder struct {
-	mu     sync.Mutex
-	frames [][]byte
-	meta   []buffer.Meta
-	notify chan struct{}
-}
-
-func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 1)} }
-
-func (r *recorder) DeliverLinkPacket(p *buffer.Packet) {
-	r.mu.Lock()
-	r.frames = append(r.frames, bytes.Clone(p.Data()))
-	r.meta = append(r.meta, p.Meta)
-	r.mu.Unlock()
-	p.Release()
-	select {
-	case r.notify <- struct{}{}:
-	default:
-	}
-}
-
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.frames)
-}
-
-// waitFor waits until n frames arrived; it fails after a bounded time.
-func (r *recorder) waitFor(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for r.count() < n {
-		select {
-		case <-r.notify:
-		case <-deadline:
-			t.Fatalf("got %d frames, want %d", r.count(), n)
-		}
-	}
-}
 
 const frameLen = 60
 
@@ -91,22 +50,22 @@ func writeAll(t *testing.T, e *Endpoint, peer header.MAC, first, n, batch int) {
 func TestPipeDeliversIntactInOrder(t *testing.T) {
 	a, b := New(Config{})
 	t.Cleanup(func() { a.Close() })
-	ra, rb := newRecorder(), newRecorder()
+	ra, rb := lt.NewRecorder(), lt.NewRecorder()
 	a.Attach(ra)
 	b.Attach(rb)
 	const n = 1000
 	writeAll(t, a, b.LinkAddress(), 0, n, 10)
 	writeAll(t, b, a.LinkAddress(), 0, n, 7)
-	rb.waitFor(t, n)
-	ra.waitFor(t, n)
+	rb.WaitCount(t, n, 10*time.Second)
+	ra.WaitCount(t, n, 10*time.Second)
 	for _, tc := range []struct {
-		r        *recorder
+		r        *lt.Recorder
 		src, dst header.MAC
 	}{{rb, a.LinkAddress(), b.LinkAddress()}, {ra, b.LinkAddress(), a.LinkAddress()}} {
-		for i, f := range tc.r.frames {
+		for i, f := range tc.r.Frames() {
 			want := frame(tc.src, tc.dst, uint32(i))
-			if !bytes.Equal(f, want.Data()) {
-				t.Fatalf("frame %d = %x, want %x", i, f, want.Data())
+			if !bytes.Equal(f.Data, want.Data()) {
+				t.Fatalf("frame %d = %x, want %x", i, f.Data, want.Data())
 			}
 			want.Release()
 		}
@@ -143,18 +102,18 @@ func TestPipeImpairmentRates(t *testing.T) {
 			tc.im.QueueLimit = 2 * n
 			a, b := New(Config{AToB: tc.im, Seed: 42})
 			t.Cleanup(func() { a.Close() })
-			r := newRecorder()
+			r := lt.NewRecorder()
 			b.Attach(r)
 			writeAll(t, a, b.LinkAddress(), 0, n, n)
 			is := a.ImpairmentStats()
 			want := n - int(is.Lost) + int(is.Duplicated)
-			r.waitFor(t, want)
+			r.WaitCount(t, want, 10*time.Second)
 
 			var dups, late, corrupted int
 			seen := make(map[uint32]bool)
 			var maxSeq uint32
-			for i, f := range r.frames {
-				s := seqOf(f)
+			for i, f := range r.Frames() {
+				s := seqOf(f.Data)
 				if seen[s] {
 					dups++
 				}
@@ -167,7 +126,7 @@ func TestPipeImpairmentRates(t *testing.T) {
 					// Nothing is lost or reordered here, so frame i must
 					// carry seq i (a flip can hit the seq itself).
 					ref := frame(a.LinkAddress(), b.LinkAddress(), uint32(i))
-					if !bytes.Equal(f, ref.Data()) {
+					if !bytes.Equal(f.Data, ref.Data()) {
 						corrupted++
 					}
 					ref.Release()
@@ -205,7 +164,7 @@ func TestPipeImpairmentsAreReproducible(t *testing.T) {
 	run := func() ImpairmentStats {
 		a, b := New(Config{AToB: Impairments{Loss: 0.2, Duplicate: 0.1, Corrupt: 0.1, QueueLimit: 2000}, Seed: 7})
 		defer a.Close()
-		r := newRecorder()
+		r := lt.NewRecorder()
 		b.Attach(r)
 		writeAll(t, a, b.LinkAddress(), 0, 1000, 50)
 		return a.ImpairmentStats()
@@ -232,7 +191,7 @@ func TestPipeDelayWithFakeClock(t *testing.T) {
 	const delay = 50 * time.Millisecond
 	a, b := New(Config{Clock: clk, AToB: Impairments{Delay: delay}})
 	t.Cleanup(func() { a.Close() })
-	r := newRecorder()
+	r := lt.NewRecorder()
 	b.Attach(r)
 	writeAll(t, a, b.LinkAddress(), 0, 5, 5)
 	waitPending(t, clk)
@@ -241,21 +200,21 @@ func TestPipeDelayWithFakeClock(t *testing.T) {
 	}
 	clk.Advance(delay - time.Millisecond)
 	waitPending(t, clk)
-	if n := r.count(); n != 0 {
+	if n := r.Count(); n != 0 {
 		t.Fatalf("%d frames delivered before the delay passed", n)
 	}
 	clk.Advance(time.Millisecond)
-	r.waitFor(t, 5)
+	r.WaitCount(t, 5, 10*time.Second)
 }
 
 func TestPipeNoDelayDoesNotUseTimers(t *testing.T) {
 	clk := clock.NewFake()
 	a, b := New(Config{Clock: clk})
 	t.Cleanup(func() { a.Close() })
-	r := newRecorder()
+	r := lt.NewRecorder()
 	b.Attach(r)
 	writeAll(t, a, b.LinkAddress(), 0, 100, 10)
-	r.waitFor(t, 100)
+	r.WaitCount(t, 100, 10*time.Second)
 	if p := clk.Pending(); len(p) != 0 {
 		t.Fatalf("undelayed pipe armed timers %v", p)
 	}
@@ -266,16 +225,16 @@ func TestPipeRateLimit(t *testing.T) {
 	// 60-byte frames at 600 B/s: one frame every 100 ms.
 	a, b := New(Config{Clock: clk, AToB: Impairments{Rate: 600}})
 	t.Cleanup(func() { a.Close() })
-	r := newRecorder()
+	r := lt.NewRecorder()
 	b.Attach(r)
 	writeAll(t, a, b.LinkAddress(), 0, 3, 3)
 	for k := 1; k <= 3; k++ {
 		waitPending(t, clk)
-		if n := r.count(); n != k-1 {
+		if n := r.Count(); n != k-1 {
 			t.Fatalf("after %d ms: %d frames, want %d", (k-1)*100, n, k-1)
 		}
 		clk.Advance(100 * time.Millisecond)
-		r.waitFor(t, k)
+		r.WaitCount(t, k, 10*time.Second)
 	}
 }
 
@@ -283,7 +242,7 @@ func TestPipeQueueLimitDropsCounted(t *testing.T) {
 	clk := clock.NewFake()
 	a, b := New(Config{Clock: clk, AToB: Impairments{Delay: time.Second, QueueLimit: 10}})
 	t.Cleanup(func() { a.Close() })
-	r := newRecorder()
+	r := lt.NewRecorder()
 	b.Attach(r)
 	pkts := make([]*buffer.Packet, 15)
 	for i := range pkts {
@@ -298,10 +257,10 @@ func TestPipeQueueLimitDropsCounted(t *testing.T) {
 	}
 	waitPending(t, clk)
 	clk.Advance(time.Second)
-	r.waitFor(t, 10)
-	for i, f := range r.frames {
-		if seqOf(f) != uint32(i) {
-			t.Fatalf("frame %d has seq %d: drop-tail must keep the head", i, seqOf(f))
+	r.WaitCount(t, 10, 10*time.Second)
+	for i, f := range r.Frames() {
+		if seqOf(f.Data) != uint32(i) {
+			t.Fatalf("frame %d has seq %d: drop-tail must keep the head", i, seqOf(f.Data))
 		}
 	}
 }
@@ -309,7 +268,7 @@ func TestPipeQueueLimitDropsCounted(t *testing.T) {
 func TestPipeDropsOversizeAndRunt(t *testing.T) {
 	a, b := New(Config{MTU: 100})
 	t.Cleanup(func() { a.Close() })
-	r := newRecorder()
+	r := lt.NewRecorder()
 	b.Attach(r)
 	big := buffer.New(0, 115)
 	big.Append(115) // 14 + 101 > MTU
@@ -321,7 +280,7 @@ func TestPipeDropsOversizeAndRunt(t *testing.T) {
 	if n != 1 || err != nil {
 		t.Fatalf("WritePackets = %d, %v; want 1, nil", n, err)
 	}
-	r.waitFor(t, 1)
+	r.WaitCount(t, 1, 10*time.Second)
 	if st := a.Stats(); st.TxDropped != 2 {
 		t.Fatalf("TxDropped = %d, want 2", st.TxDropped)
 	}
@@ -330,7 +289,7 @@ func TestPipeDropsOversizeAndRunt(t *testing.T) {
 func TestPipeGSODeliversMetadata(t *testing.T) {
 	a, b := New(Config{GSO: true, MTU: 1500})
 	t.Cleanup(func() { a.Close() })
-	r := newRecorder()
+	r := lt.NewRecorder()
 	b.Attach(r)
 	p := buffer.New(0, 30000)
 	p.Append(30000)
@@ -339,8 +298,8 @@ func TestPipeGSODeliversMetadata(t *testing.T) {
 	if n, _ := a.WritePackets([]*buffer.Packet{p}); n != 1 {
 		t.Fatal("super-segment not accepted")
 	}
-	r.waitFor(t, 1)
-	m := r.meta[0]
+	r.WaitCount(t, 1, 10*time.Second)
+	m := r.Frames()[0].Meta
 	if m.GSO.Type != buffer.GSOTCPv4 || m.GSO.MSS != 1448 || !m.ChecksumVerified || m.NIC != 0 {
 		t.Fatalf("received meta %+v", m)
 	}
@@ -352,7 +311,7 @@ func TestPipeGSODeliversMetadata(t *testing.T) {
 func TestPipeCloseStopsGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
 	a, b := New(Config{AToB: Impairments{Delay: time.Hour}})
-	b.Attach(newRecorder())
+	b.Attach(lt.NewRecorder())
 	writeAll(t, a, b.LinkAddress(), 0, 10, 10)
 	a.Close()
 	b.Close()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/header"
+	"github.com/netprov/netprov/stack/link/internal/linkbase"
 	"github.com/netprov/netprov/stack/link/vnet"
 )
 
@@ -21,9 +22,7 @@ type receiver struct {
 	e       *Endpoint
 	bufSize int            // bytes read per frame, vnet header included
 	slot    *buffer.Packet // buffer of the next read
-	batch   []*buffer.Packet
-	err     error
-	readFn  func(fd uintptr) bool // r.readBatch, bound once
+	batch   linkbase.RxBatch
 }
 
 func (r *receiver) init(e *Endpoint) {
@@ -33,8 +32,7 @@ func (r *receiver) init(e *Endpoint) {
 		// Coalesced input reaches 64 KiB.
 		r.bufSize = e.vnetLen() + link64K + header.EthernetLen + vlanLen
 	}
-	r.batch = make([]*buffer.Packet, 0, maxRxBatch)
-	r.readFn = r.readBatch
+	r.batch.Pkts = make([]*buffer.Packet, 0, maxRxBatch)
 }
 
 // link64K is the largest coalesced packet the kernel hands over.
@@ -47,28 +45,10 @@ func (r *receiver) release() {
 	}
 }
 
-func (e *Endpoint) readLoop() {
-	defer e.wg.Done()
-	r := &e.rx
-	for {
-		r.batch = r.batch[:0]
-		r.err = nil
-		err := e.conn.Read(r.readFn)
-		if len(r.batch) > 0 {
-			e.deliver(r.batch)
-			clear(r.batch)
-		}
-		if err != nil || r.err != nil {
-			// The file was closed (or the device is gone).
-			return
-		}
-	}
-}
-
 // readBatch reads frames until the device is empty or the batch is full.
 // It returns false to wait for readability when nothing was read.
 func (r *receiver) readBatch(fd uintptr) bool {
-	for len(r.batch) < cap(r.batch) {
+	for len(r.batch.Pkts) < cap(r.batch.Pkts) {
 		if r.slot == nil {
 			r.slot = buffer.New(0, r.bufSize)
 		}
@@ -78,13 +58,13 @@ func (r *receiver) readBatch(fd uintptr) bool {
 		case errors.Is(err, unix.EINTR):
 			continue
 		case errors.Is(err, unix.EAGAIN):
-			return len(r.batch) > 0
+			return len(r.batch.Pkts) > 0
 		default:
-			r.err = err
+			r.batch.Err = err
 			return true
 		}
 		if pkt := r.take(n); pkt != nil {
-			r.batch = append(r.batch, pkt)
+			r.batch.Pkts = append(r.batch.Pkts, pkt)
 		}
 	}
 	return true
@@ -123,23 +103,4 @@ func (r *receiver) take(n int) *buffer.Packet {
 // smallFrame is the largest frame copied out of a big receive buffer.
 const smallFrame = 1600
 
-func (e *Endpoint) deliver(batch []*buffer.Packet) {
-	var bytes uint64
-	for _, p := range batch {
-		bytes += uint64(p.Len())
-	}
-	dp := e.dispatcher.Load()
-	if dp == nil {
-		for _, p := range batch {
-			p.Release()
-		}
-		e.stats.RxDropped.Add(uint64(len(batch)))
-		return
-	}
-	e.stats.RxPackets.Add(uint64(len(batch)))
-	e.stats.RxBytes.Add(bytes)
-	d := *dp
-	for _, p := range batch {
-		d.DeliverLinkPacket(p)
-	}
-}
+func (e *Endpoint) deliver(batch []*buffer.Packet) { e.dispatch.Deliver(batch, &e.stats) }

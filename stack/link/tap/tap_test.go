@@ -2,7 +2,6 @@ package tap
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netprov/netprov/integration/netns"
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/header"
 	"github.com/netprov/netprov/stack/link"
@@ -24,17 +24,17 @@ var (
 
 // newTAP creates a TAP in a fresh namespace, gives its kernel side
 // 10.213.77.1/24 and brings it up.
-func newTAP(t *testing.T, vnetHdr bool) (*Endpoint, lt.Netns, *lt.Recorder) {
+func newTAP(t *testing.T, vnetHdr bool) (*Endpoint, *netns.NS, *lt.Recorder) {
 	t.Helper()
 	lt.RequireRoot(t)
-	ns := lt.NewNetns(t)
-	ep, err := New(Config{Name: lt.UniqueName("t"), NetNS: ns.Path(), VnetHdr: vnetHdr})
+	ns := netns.New(t, "")
+	ep, err := New(Config{Name: netns.UniqueName("t"), NetNS: ns.Path(), VnetHdr: vnetHdr})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { ep.Close() })
-	ns.IP(t, "addr", "add", kernelIP.String()+"/24", "dev", ep.Name())
-	ns.IP(t, "link", "set", ep.Name(), "up")
+	ns.AddAddr(t, ep.Name(), kernelIP.String()+"/24")
+	ns.LinkUp(t, ep.Name())
 	ns.WaitOperUp(t, ep.Name())
 	rec := lt.NewRecorder()
 	ep.Attach(rec)
@@ -46,7 +46,7 @@ func testARPExchange(t *testing.T, vnetHdr bool) {
 	if out, err := exec.Command("ip", "link", "show", ep.Name()).CombinedOutput(); err == nil {
 		t.Fatalf("TAP %s visible outside its namespace:\n%s", ep.Name(), out)
 	}
-	if ep.MTU() != DefaultMTU || !strings.Contains(ns.IP(t, "link", "show", ep.Name()), "mtu 1500") {
+	if ep.MTU() != DefaultMTU || !strings.Contains(string(ns.IP(t, "link", "show", ep.Name())), "mtu 1500") {
 		t.Fatalf("MTU %d / kernel side not 1500", ep.MTU())
 	}
 	mac := ep.LinkAddress()
@@ -62,7 +62,7 @@ func testARPExchange(t *testing.T, vnetHdr bool) {
 		t.Fatalf("ARP reply sent to %v, want %v", dst, mac)
 	}
 	// The request the stack wrote taught the kernel the stack's MAC.
-	if neigh := ns.IP(t, "neigh", "show", stackIP.String(), "dev", ep.Name()); !strings.Contains(neigh, mac.String()) {
+	if neigh := string(ns.IP(t, "neigh", "show", stackIP.String(), "dev", ep.Name())); !strings.Contains(neigh, mac.String()) {
 		t.Fatalf("kernel neighbour table has no %v for %v:\n%s", mac, stackIP, neigh)
 	}
 	st := ep.Stats()
@@ -86,7 +86,7 @@ func TestTAPVnetHdrSuperSegment(t *testing.T) {
 	mac := ep.LinkAddress()
 	// Teach the kernel our MAC so its RST needs no ARP round trip.
 	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", mac.String(), "dev", ep.Name())
-	kmac := kernelMAC(t, ns, ep.Name())
+	kmac := lt.KernelMAC(t, ns, ep.Name())
 	payload := make([]byte, 4000)
 	for i := range payload {
 		payload[i] = byte(i)
@@ -120,7 +120,7 @@ func TestTAPCloseRemovesDeviceAndStopsWrites(t *testing.T) {
 	if err := ep.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if out := ns.IP(t, "link", "show"); strings.Contains(out, ep.Name()) {
+	if out := string(ns.IP(t, "link", "show")); strings.Contains(out, ep.Name()) {
 		t.Fatalf("TAP %s still exists after Close:\n%s", ep.Name(), out)
 	}
 	n, err := ep.WritePackets([]*buffer.Packet{buffer.FromBytes(make([]byte, 60))})
@@ -131,22 +131,13 @@ func TestTAPCloseRemovesDeviceAndStopsWrites(t *testing.T) {
 
 func TestTAPBadNamespace(t *testing.T) {
 	lt.RequireRoot(t)
-	_, err := New(Config{Name: lt.UniqueName("t"), NetNS: "/run/netns/np-does-not-exist"})
+	_, err := New(Config{Name: netns.UniqueName("t"), NetNS: "/run/netns/np-does-not-exist"})
 	if !errors.Is(err, unix.ENOENT) {
 		t.Fatalf("New in a missing namespace: %v, want ENOENT", err)
 	}
 }
 
 // kernelMAC reads the kernel interface's MAC.
-func kernelMAC(t *testing.T, ns lt.Netns, dev string) header.MAC {
-	t.Helper()
-	hw, err := net.ParseMAC(strings.TrimSpace(ns.Exec(t, "cat", "/sys/class/net/"+dev+"/address")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return header.MAC(hw)
-}
-
 // TestTAPWriteDoesNotAllocate checks the steady-state send path with the
 // virtio-net header: a batch of pooled frames costs no allocation.
 func TestTAPWriteDoesNotAllocate(t *testing.T) {
@@ -181,10 +172,10 @@ func TestTAPVnetHdrCoalescedInput(t *testing.T) {
 		t.Skip("skipping: socat not installed")
 	}
 	ns.Start(t, "socat", "-u", "OPEN:/dev/zero,readbytes=60000", "TCP-LISTEN:5001,bind="+kernelIP.String())
-	ns.WaitListening(t, "5001")
+	ns.WaitListening(t, 5001)
 	mac := ep.LinkAddress()
 	ns.IP(t, "neigh", "replace", stackIP.String(), "lladdr", mac.String(), "dev", ep.Name())
-	kmac := kernelMAC(t, ns, ep.Name())
+	kmac := lt.KernelMAC(t, ns, ep.Name())
 	const port = 40002
 	lt.TCPHandshake(t, ep, rec, kmac, stackIP, kernelIP, port, 5001)
 	f := rec.WaitFor(t, 5*time.Second, "TCP super-segment larger than the MTU", func(f lt.Frame) bool {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/header"
+	"github.com/netprov/netprov/stack/link/internal/linkbase"
 	"github.com/netprov/netprov/stack/link/vnet"
 )
 
@@ -33,18 +34,15 @@ func (t *transmitter) init(e *Endpoint) {
 // device takes one frame per write), with the virtio-net header put in the
 // packet's headroom when VnetHdr is on.
 func (e *Endpoint) WritePackets(pkts []*buffer.Packet) (int, error) {
-	if e.closed.Load() {
-		for _, p := range pkts {
-			p.Release()
-		}
-		e.stats.TxDropped.Add(uint64(len(pkts)))
+	if e.fd.Closed() {
+		linkbase.DropWrites(pkts, &e.stats)
 		return 0, errClosed
 	}
 	t := &e.tx
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pkts, t.next, t.sent, t.bytes, t.err = pkts, 0, 0, 0, nil
-	err := e.conn.Write(t.writeFn)
+	err := e.fd.Conn.Write(t.writeFn)
 	// Packets not reached (the file was closed meanwhile) are dropped.
 	for _, p := range pkts[t.next:] {
 		p.Release()
@@ -70,7 +68,7 @@ func (t *transmitter) writeBatch(fd uintptr) bool {
 	for t.next < len(t.pkts) {
 		p := t.pkts[t.next]
 		n := p.Len()
-		if n < header.EthernetLen || n > e.maxFrame() || (n > e.mtu+header.EthernetLen && p.Meta.GSO.Type == buffer.GSONone) {
+		if !linkbase.FrameFits(p, e.vnetHdr, e.mtu) {
 			e.stats.TxDropped.Add(1)
 			p.Release()
 			t.next++

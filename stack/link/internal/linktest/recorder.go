@@ -67,3 +67,25 @@ func (r *Recorder) Frames() []Frame {
 	defer r.mu.Unlock()
 	return r.frames[:len(r.frames):len(r.frames)]
 }
+
+// Count returns how many frames were received.
+func (r *Recorder) Count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.frames)
+}
+
+// WaitCount waits until at least n frames arrived, at most timeout, and
+// returns the frames received; it fails the test otherwise.
+func (r *Recorder) WaitCount(t testing.TB, n int, timeout time.Duration) []Frame {
+	t.Helper()
+	deadline := time.After(timeout)
+	for r.Count() < n {
+		select {
+		case <-r.notify:
+		case <-deadline:
+			t.Fatalf("got %d frames, want %d", r.Count(), n)
+		}
+	}
+	return r.Frames()
+}

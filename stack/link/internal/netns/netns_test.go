@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	nskit "github.com/netprov/netprov/integration/netns"
 	"github.com/netprov/netprov/stack/link/internal/linktest"
 )
 
@@ -21,7 +22,7 @@ func inode(t *testing.T, path string) uint64 {
 
 func TestDoRunsInsideAndRestores(t *testing.T) {
 	linktest.RequireRoot(t)
-	path := linktest.NewNetns(t).Path()
+	path := nskit.New(t, "").Path()
 	before := inode(t, "/proc/thread-self/ns/net")
 	var inside uint64
 	if err := Do(path, func() error {

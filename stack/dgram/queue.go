@@ -1,8 +1,3 @@
-// Package dgram holds what the datagram endpoints (UDP, ICMP echo) share:
-// the conversion of ICMP errors to errno values, and the receive queue:
-// a ring of received packets, each held as the buffer.Packet the
-// network layer delivered (no copy), charged to the socket's receive
-// buffer by its truesize as Linux charges sk_rmem_alloc.
 package dgram
 
 import (

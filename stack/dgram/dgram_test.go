@@ -1,6 +1,8 @@
 package dgram
 
 import (
+	"net/netip"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -56,5 +58,34 @@ func TestICMPErrno(t *testing.T) {
 		if got != c.want || hard != c.hard {
 			t.Errorf("%+v v4=%v: %v hard=%v, want %v %v", c.e, c.v4, got, hard, c.want, c.hard)
 		}
+	}
+}
+
+type fakeSock struct{ port uint16 }
+
+func (f *fakeSock) Info() stack.EndpointInfo {
+	return stack.EndpointInfo{Local: netip.AddrPortFrom(netip.IPv4Unspecified(), f.port)}
+}
+
+// TestTableUnhashAndInfos checks that Unhash keeps bind order, drops an
+// empty bucket, and that Infos lists every socket of every bucket.
+func TestTableUnhashAndInfos(t *testing.T) {
+	a, b, c := &fakeSock{1}, &fakeSock{1}, &fakeSock{2}
+	var mu sync.RWMutex
+	m := map[uint16][]*fakeSock{1: {a, b, a}, 2: {c}}
+	Unhash(m, 1, a)
+	if l := m[1]; len(l) != 1 || l[0] != b {
+		t.Fatalf("bucket 1 after removing a: %v", l)
+	}
+	if got := Infos(&mu, m); len(got) != 2 {
+		t.Fatalf("Infos listed %d sockets, want 2", len(got))
+	}
+	Unhash(m, 2, c)
+	if _, ok := m[2]; ok {
+		t.Fatal("empty bucket 2 kept")
+	}
+	Unhash(m, 3, c) // absent bucket: nothing happens
+	if len(m) != 1 {
+		t.Fatalf("table %v", m)
 	}
 }
