@@ -77,6 +77,24 @@ type Socket interface {
 	Close() error
 }
 
+// Requeuer is implemented by listening sockets that can take back a
+// connection Accept returned but the shim could not hand to the target
+// (the notification died before the new fd was injected): the next
+// Accept returns it first, so no connection is lost.
+type Requeuer interface {
+	Requeue(conn Socket, peer []byte)
+}
+
+// ConduitReleaser is implemented by sockets that keep their own reference
+// to the conduit (netstack). While they do, the target's close(2) of its
+// last fd is invisible to the provider; ReleaseConduit drops that
+// reference so the provider sees the close (EOF and POLLHUP on its end)
+// and closes the socket itself. See provider/netstack/doc.go for what the
+// reference is needed for.
+type ConduitReleaser interface {
+	ReleaseConduit()
+}
+
 // Connection is a row of `netprov ss`.
 type Connection struct {
 	Protocol      string // "tcp", "udp", "icmp"

@@ -25,6 +25,7 @@ type command struct {
 // subcommand is one line here.
 func commands() []command {
 	return []command{
+		{"run", "run a command with its sockets served by a userspace stack: run [flags] -- CMD [ARGS...] (root)", runRun},
 		{"demo", "show the userspace stack talking to the Linux kernel in throwaway namespaces (root)", runDemo},
 		{"version", "print the version", runVersion},
 		{"help", "list the commands", runHelp},

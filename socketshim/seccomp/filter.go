@@ -37,9 +37,15 @@ type Rule struct {
 type ArgMatch struct {
 	Index  int      // 0..5
 	Mask   uint32   // 0 means all 32 bits
-	Values []uint32 // 1..200 values
-	Else   Action   // action when no value matches (zero value: allow)
+	Values []uint32 // values; with Ranges, 1..200 compares in all
+	// Ranges also match (inclusive bounds, after Mask), e.g. a block of
+	// ioctl request numbers.
+	Ranges []ArgRange
+	Else   Action // action when nothing matches (zero value: allow)
 }
+
+// ArgRange is an inclusive range of argument values.
+type ArgRange struct{ Lo, Hi uint32 }
 
 // Filter is a seccomp program description for x86_64. In order, the program:
 // kills the process for any other architecture, fails x32 syscalls with
@@ -103,8 +109,13 @@ func ruleBody(r Rule) ([]unix.SockFilter, error) {
 	if m.Index < 0 || m.Index > 5 {
 		return nil, fmt.Errorf("argument index %d out of range 0..5", m.Index)
 	}
-	if len(m.Values) == 0 || len(m.Values) > maxArgValues {
-		return nil, fmt.Errorf("argument match needs 1..%d values, got %d", maxArgValues, len(m.Values))
+	if nc := len(m.Values) + 2*len(m.Ranges); nc == 0 || nc > maxArgValues {
+		return nil, fmt.Errorf("argument match needs 1..%d compares (a range counts 2), got %d", maxArgValues, nc)
+	}
+	for _, r := range m.Ranges {
+		if r.Lo > r.Hi {
+			return nil, fmt.Errorf("argument range %#x..%#x is empty", r.Lo, r.Hi)
+		}
 	}
 	if !m.Else.valid() {
 		return nil, fmt.Errorf("invalid else action %v", m.Else)
@@ -114,11 +125,18 @@ func ruleBody(r Rule) ([]unix.SockFilter, error) {
 	if m.Mask != 0 && m.Mask != 0xffffffff {
 		body = append(body, unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: m.Mask})
 	}
-	// Compare i jumps over the remaining compares and the else-return to
-	// the match-return.
-	n := len(m.Values)
-	for i, v := range m.Values {
-		body = append(body, jump(unix.BPF_JEQ, v, uint8(n-i), 0))
+	// Each compare jumps over the remaining compares and the else-return
+	// to the match-return; rest counts the instructions after it.
+	rest := len(m.Values) + 2*len(m.Ranges)
+	for _, v := range m.Values {
+		rest--
+		body = append(body, jump(unix.BPF_JEQ, v, uint8(rest+1), 0))
+	}
+	for _, r := range m.Ranges {
+		// x < Lo: skip this range's second compare; x > Hi: fall to the
+		// next range; otherwise jump to the match-return.
+		rest -= 2
+		body = append(body, jump(unix.BPF_JGE, r.Lo, 0, 1), jump(unix.BPF_JGT, r.Hi, 0, uint8(rest+1)))
 	}
 	body = append(body, ret(m.Else.Ret()), ret(r.Action.Ret()))
 	return body, nil

@@ -1,0 +1,54 @@
+package netstack_test
+
+import (
+	"io"
+	"runtime"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkConduitToStack measures bulk TCP through the conduit into a
+// stack server over loopback, and the allocations per 64 KiB moved.
+func BenchmarkConduitToStack(b *testing.B) {
+	p, n := newProvider(b)
+	l, err := n.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	s, err := p.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ap := addrPort(b, l.Addr())
+	if err := s.Connect(b.Context(), sockaddr(ap), false); err != nil {
+		b.Fatal(err)
+	}
+	fd := int(s.Conduit().Fd())
+	chunk := make([]byte, 64<<10)
+	b.SetBytes(int64(len(chunk)))
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for off := 0; off < len(chunk); {
+			k, err := unix.Write(fd, chunk[off:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			off += k
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&m1)
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(b.N), "mallocs/64KiB")
+	s.Close()
+}

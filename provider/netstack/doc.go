@@ -1,0 +1,101 @@
+// Package netstack is the provider that serves a sandbox's sockets from
+// the userspace stack (stack/node). Each socket is a stack socket
+// (stack/socket) plus a conduit: an AF_UNIX socketpair whose target end is
+// injected into the sandboxed program as the socket's fd, so read, write,
+// poll and epoll run natively. The provider pumps between its end and the
+// stack socket, one goroutine per direction, 64 KiB per transfer, with
+// back-pressure both ways: a full TCP send buffer stops the conduit→stack
+// pump, which fills the conduit and blocks the target's writes (or gives
+// EAGAIN); a target that does not read blocks the stack→conduit pump,
+// which fills the stack's receive buffer and closes TCP's window.
+//
+// Stream sockets use SOCK_STREAM conduits (4 MiB buffers); datagram
+// sockets (UDP, ICMP echo) use SOCK_SEQPACKET conduits so that datagram
+// boundaries, including empty datagrams, survive.
+//
+// # Linux semantics through an AF_UNIX conduit
+//
+//   - EOF and half-close: the target's shutdown(SHUT_WR) (via the shim's
+//     Shutdown, or natively) is EOF on our end after its last byte: the
+//     pump then sends FIN. The peer's FIN, after the last byte, becomes
+//     shutdown(SHUT_WR) of our end: the target reads 0 and can still
+//     write.
+//   - Non-blocking connect: a fresh AF_UNIX end is always writable, but
+//     Linux shows POLLOUT only when the handshake is done. Connect first
+//     shrinks the target end's send buffer and fills it with filler bytes
+//     (unix_writable depends on the sender's own sk_wmem_alloc), so the
+//     target sees no POLLOUT and its writes block or give EAGAIN, as in
+//     SYN_SENT; when the handshake completes the buffer is restored and
+//     exactly the filler is discarded before pumping. Listen fills the
+//     target end the same way (a listener never shows POLLOUT).
+//   - Refused or failed connect, peer RST: our end is closed with unread
+//     data in its receive queue (the filler, or one byte written through
+//     the provider's copy of the target end), which makes
+//     unix_release_sock set ECONNRESET on the target end: poll shows
+//     POLLIN|POLLOUT|POLLERR|POLLHUP|POLLRDHUP like tcp_poll after a
+//     reset, data already delivered is read first, then read returns
+//     ECONNRESET once and 0 after, and writes return EPIPE with SIGPIPE
+//     unless MSG_NOSIGNAL. SO_ERROR (served by GetSockOpt) returns the
+//     stack's error (ECONNREFUSED, ETIMEDOUT) and clears the conduit's.
+//   - Listener readiness: one token byte sits in the target end's receive
+//     queue exactly while a connection can be accepted (see listenState),
+//     so poll, select and epoll on a listening fd show POLLIN as on Linux.
+//     A connection taken while the target was interrupted is kept in a
+//     pending slot and returned first (also Requeue).
+//   - Datagram sources: the pump records (source, length, hash) of each
+//     datagram it puts in the conduit; RecvFrom reads the datagram from
+//     the provider's copy of the target end and pairs it with its record,
+//     skipping records of datagrams the target consumed with plain
+//     read(2), which does not trap.
+//   - Close: the shim's Close flushes the target's pending bytes into the
+//     stack, then closes the stack socket (FIN, or RST under SO_LINGER 0);
+//     with unread data left it sends RST at once, like tcp_close.
+//
+// # The provider's copy of the target end
+//
+// The provider keeps its own reference to the target end: it is needed
+// to fill it (connect, listen), to take the listener token back, to read
+// datagrams for RecvFrom, to write the reset byte and to clear SO_ERROR.
+// While the provider holds it, the target's close(2) of its last fd is
+// invisible (the file stays open), so the shim must call Close. After
+// ReleaseConduit (provider.ConduitReleaser) the provider sees the
+// target's last close as EOF and POLLHUP on its end and closes the socket
+// itself (RST if the target left unread data, which unix_release_sock
+// reports as ECONNRESET on our end); the features above that need the
+// copy then degrade: a peer RST reads as EOF instead of ECONNRESET,
+// listener readiness and RecvFrom stop working. Releasing is therefore
+// only right for established stream sockets; listeners and datagram
+// sockets need the shim's Close.
+//
+// # Known differences from Linux
+//
+//   - read(2) after a refused connect, before SO_ERROR was read, returns
+//     ECONNRESET (Linux: ECONNREFUSED, the pending sk_err); after a
+//     timeout ETIMEDOUT likewise becomes ECONNRESET.
+//   - write(2) as the first call after a peer RST returns EPIPE with
+//     SIGPIPE (Linux returns the pending ECONNRESET without a signal, and
+//     EPIPE only on the next write). read then write matches exactly.
+//   - A fresh, unconnected stream socket's fd is writable and accepts
+//     bytes (Linux: POLLOUT|POLLHUP and EPIPE on write); bytes written
+//     before connect are discarded when the connect starts.
+//   - After a failed connect the conduit is reset for good: a second
+//     connect on the same socket reaches the stack, but the target's fd
+//     stays reset (Linux allows reconnecting a socket whose connect
+//     failed; programs normally open a new socket).
+//   - Write errors of datagram sockets written through the conduit
+//     (EDESTADDRREQ on an unconnected socket, ENETUNREACH, EMSGSIZE) are
+//     lost: the target's write(2) already succeeded. ICMP errors on
+//     connected UDP sockets (ECONNREFUSED on the next recv) do not reach
+//     the target either.
+//   - FIONREAD/SIOCOUTQ (Ioctl) add the conduit's queues to the stack's;
+//     the bytes in flight in a pump buffer are not counted.
+//   - RecvFrom pairs a datagram with its source by length and hash: two
+//     identical datagrams from different sources, one consumed with
+//     read(2), may be attributed to the wrong source. Concurrent reads of
+//     the same socket from several target threads may race with it.
+//   - The conduit adds its buffers to TCP's: the target can queue up to
+//     the conduit's size beyond the TCP send buffer, and SO_SNDBUF and
+//     SO_RCVBUF values do not limit the conduit.
+//   - SO_RCVTIMEO/SO_SNDTIMEO are applied to the conduit (native reads
+//     and writes time out), but are rounded by AF_UNIX, not by TCP.
+package netstack

@@ -1,0 +1,137 @@
+package netstack
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/netprov/netprov/provider"
+	"github.com/netprov/netprov/stack/node"
+	"github.com/netprov/netprov/stack/socket"
+)
+
+// Config configures a Provider.
+type Config struct {
+	// Name is what Name returns (default "netstack"; provider/none uses
+	// "none").
+	Name string
+	// OwnsNode makes Close close the node too.
+	OwnsNode bool
+}
+
+// Provider serves a sandbox's sockets from a userspace stack node.
+type Provider struct {
+	node *node.Node
+	cfg  Config
+	seed maphash.Seed
+
+	mu      sync.Mutex
+	sockets map[*Socket]struct{}
+	closed  bool
+}
+
+var _ provider.Provider = (*Provider)(nil)
+var _ provider.Lister = (*Provider)(nil)
+
+// New returns a provider named "netstack" over n; n stays the caller's.
+func New(n *node.Node) *Provider { return NewWithConfig(n, Config{}) }
+
+// NewWithConfig returns a provider over n configured by cfg.
+func NewWithConfig(n *node.Node, cfg Config) *Provider {
+	if cfg.Name == "" {
+		cfg.Name = "netstack"
+	}
+	return &Provider{node: n, cfg: cfg, seed: maphash.MakeSeed(), sockets: make(map[*Socket]struct{})}
+}
+
+// Node is the stack node behind the provider.
+func (p *Provider) Node() *node.Node { return p.node }
+
+// Name implements provider.Provider.
+func (p *Provider) Name() string { return p.cfg.Name }
+
+// Handles implements provider.Provider: every AF_INET and AF_INET6 socket
+// (the stack answers unsupported types with Linux's errno, e.g. EPERM for
+// SOCK_RAW so ping falls back to an echo socket).
+func (p *Provider) Handles(family, sotype, protocol int) bool {
+	return family == unix.AF_INET || family == unix.AF_INET6
+}
+
+// Socket implements provider.Provider.
+func (p *Provider) Socket(family, sotype, protocol int) (provider.Socket, error) {
+	so, err := socket.New(p.node.Stack, family, sotype&^(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC), protocol)
+	if err != nil {
+		return nil, err
+	}
+	s, err := p.wrap(so, false)
+	if err != nil {
+		so.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// wrap gives a stack socket its conduit and registers it. established
+// marks an accepted connection (pumps start at once).
+func (p *Provider) wrap(so *socket.Socket, established bool) (*Socket, error) {
+	typ, buf := unix.SOCK_STREAM, streamConduitBuf
+	if so.Type() != unix.SOCK_STREAM {
+		typ, buf = unix.SOCK_SEQPACKET, dgramConduitBuf
+	}
+	c, err := newConduit(typ, buf)
+	if err != nil {
+		return nil, err
+	}
+	s := newSocket(p, so, c)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c.close()
+		return nil, unix.EBADF
+	}
+	p.sockets[s] = struct{}{}
+	p.mu.Unlock()
+	switch {
+	case established:
+		s.startStream()
+	case !s.stream:
+		s.startDgram()
+	}
+	return s, nil
+}
+
+func (p *Provider) forget(s *Socket) {
+	p.mu.Lock()
+	delete(p.sockets, s)
+	p.mu.Unlock()
+}
+
+// Close implements provider.Provider: every socket is closed at once (no
+// flush of conduit data), then the node if the provider owns it.
+func (p *Provider) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	all := make([]*Socket, 0, len(p.sockets))
+	for s := range p.sockets {
+		all = append(all, s)
+	}
+	p.mu.Unlock()
+	for _, s := range all {
+		s.abort()
+	}
+	if p.cfg.OwnsNode {
+		return p.node.Close()
+	}
+	return nil
+}
+
+// cancelled is a done context: passing it to a blocking stack call makes
+// it non-blocking (the call returns the interruption errno instead of
+// waiting), without touching the socket's O_NONBLOCK.
+var cancelled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()

@@ -1,0 +1,304 @@
+package netstack
+
+import (
+	"context"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/netprov/netprov/provider"
+	"github.com/netprov/netprov/stack/socket"
+	"github.com/netprov/netprov/stack/waiter"
+)
+
+// TCP states (Linux numbering) read from the endpoint.
+const (
+	tcpEstablished = 1
+	tcpSynSent     = 2
+	tcpClose       = 7
+	tcpListen      = 10
+)
+
+// connection phases of a stream socket.
+type phase uint8
+
+const (
+	phaseIdle       phase = iota // fresh or bound
+	phaseConnecting              // filler in the conduit, waiting for the handshake
+	phasePumping                 // established: both pumps run
+	phaseListening               // listener: readiness token protocol
+	phaseDead                    // conduit reset or closed
+)
+
+// Socket is one sandbox socket: a stack socket and its conduit.
+type Socket struct {
+	p      *Provider
+	so     *socket.Socket
+	c      *conduit
+	stream bool
+
+	// ctx ends every goroutine of the socket (Close, abort).
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	phase    phase
+	filler   int  // filler bytes in our end's receive queue
+	sentinel bool // one already-sent byte heads our receive queue (peekRead)
+	released bool // the provider's copy of the target end was closed
+	// releaseWanted: ReleaseConduit was called (applied once possible).
+	releaseWanted bool
+	// pendingErr is a connect error the stack returned to the provider
+	// itself (a non-blocking connect that failed at once); SO_ERROR
+	// reports it.
+	pendingErr unix.Errno
+	upDone     chan struct{} // closed when the conduit→stack pump ends
+
+	lst   *listenState // listeners
+	dgram *dgramState  // datagram sockets
+
+	closeOnce sync.Once
+}
+
+var _ provider.Socket = (*Socket)(nil)
+
+func newSocket(p *Provider, so *socket.Socket, c *conduit) *Socket {
+	s := &Socket{p: p, so: so, c: c, stream: so.Type() == unix.SOCK_STREAM}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// Stack returns the stack socket (for tests and diagnostics).
+func (s *Socket) Stack() *socket.Socket { return s.so }
+
+// Conduit implements provider.Socket: the target's end of the socketpair.
+// The provider keeps its own reference (see doc.go, "The provider's copy
+// of the target end") until ReleaseConduit or Close.
+func (s *Socket) Conduit() *os.File { return s.c.target }
+
+// ReleaseConduit implements provider.ConduitReleaser: it closes the
+// provider's copy of the target end of an established (or connecting)
+// stream socket, so that the target's last close becomes visible on the
+// provider's end (EOF and POLLHUP) and the socket closes itself like
+// Linux's close(2). It is safe to call right after injecting any socket:
+// a fresh stream socket releases once its connection is established (the
+// conduit's filler and buffer need the copy until then);
+// listeners and datagram sockets keep the copy (they need it: listener
+// readiness, RecvFrom), so the shim must still Close them. See doc.go.
+func (s *Socket) ReleaseConduit() {
+	s.mu.Lock()
+	s.releaseWanted = true
+	s.mu.Unlock()
+	s.releaseIfWanted()
+}
+
+func (s *Socket) releaseIfWanted() {
+	s.mu.Lock()
+	ok := s.releaseWanted && !s.released && s.stream &&
+		(s.phase == phasePumping || s.phase == phaseDead)
+	if ok {
+		s.released = true // before the close: waitHangup checks it
+	}
+	s.mu.Unlock()
+	if ok {
+		s.c.target.Close()
+	}
+}
+
+// Passthrough implements provider.Socket.
+func (s *Socket) Passthrough() bool { return false }
+
+// Bind implements provider.Socket.
+func (s *Socket) Bind(sa []byte) error { return s.so.Bind(sa) }
+
+// GetSockName implements provider.Socket.
+func (s *Socket) GetSockName() ([]byte, error) { return s.so.GetSockName() }
+
+// GetPeerName implements provider.Socket.
+func (s *Socket) GetPeerName() ([]byte, error) { return s.so.GetPeerName() }
+
+// Readiness implements provider.Socket (the stack socket's events).
+func (s *Socket) Readiness(mask waiter.EventMask) waiter.EventMask { return s.so.Readiness(mask) }
+
+// EventQueue implements provider.Socket.
+func (s *Socket) EventQueue() *waiter.Queue { return s.so.EventQueue() }
+
+// SetSockOpt implements provider.Socket. SO_RCVTIMEO and SO_SNDTIMEO are
+// also set on the conduit, so that the target's native reads and writes
+// time out as on Linux.
+func (s *Socket) SetSockOpt(level, name int, val []byte) error {
+	if err := s.so.SetSockOpt(level, name, val); err != nil {
+		return err
+	}
+	if level == unix.SOL_SOCKET {
+		switch name {
+		case unix.SO_RCVTIMEO, unix.SO_RCVTIMEO_NEW, unix.SO_SNDTIMEO, unix.SO_SNDTIMEO_NEW:
+			withFd(s.c.target, func(fd int) {
+				_ = unix.SetsockoptString(fd, unix.SOL_SOCKET, name, string(val))
+			})
+		}
+	}
+	return nil
+}
+
+// GetSockOpt implements provider.Socket. SO_ERROR is the stack's pending
+// error, else the conduit's (a reset the pump already took from the
+// stack); reading it clears both, as reading SO_ERROR clears sk_err.
+func (s *Socket) GetSockOpt(level, name int, buf []byte) (int, error) {
+	if level == unix.SOL_SOCKET && name == unix.SO_ERROR {
+		n, err := s.so.GetSockOpt(level, name, buf)
+		if err != nil {
+			return n, err
+		}
+		var conduitErr unix.Errno
+		held := withFd(s.c.target, func(fd int) { conduitErr = sockError(fd) })
+		s.mu.Lock()
+		pending := s.pendingErr
+		s.pendingErr = 0
+		s.mu.Unlock()
+		if held && conduitErr == 0 {
+			pending = 0 // the target took the error with a read already
+		}
+		if pending != 0 {
+			conduitErr = pending
+		}
+		if n >= 4 && buf[0]|buf[1]|buf[2]|buf[3] == 0 && conduitErr != 0 {
+			var b [4]byte
+			putInt(b[:], int(conduitErr))
+			return copy(buf, b[:]), nil
+		}
+		return n, nil
+	}
+	return s.so.GetSockOpt(level, name, buf)
+}
+
+func putInt(b []byte, v int) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+
+// Ioctl implements provider.Socket. Queue sizes count the conduit too:
+// SIOCINQ adds the bytes waiting in the target's end, SIOCOUTQ the bytes
+// the target wrote that the pump has not yet moved into the stack.
+func (s *Socket) Ioctl(req uint) (int, error) {
+	v, err := s.so.Ioctl(req)
+	if err != nil {
+		return v, err
+	}
+	switch req {
+	case unix.SIOCINQ:
+		withFd(s.c.target, func(fd int) {
+			if t := inq(fd); s.stream {
+				v += t
+			} else if t > 0 {
+				v = t // a datagram socket reports its next datagram
+			}
+		})
+	case unix.SIOCOUTQ, unix.SIOCOUTQNSD:
+		if s.stream {
+			s.mu.Lock()
+			filler := s.filler
+			if s.sentinel {
+				filler++
+			}
+			s.mu.Unlock()
+			withFd(s.c.ours, func(fd int) {
+				if q := inq(fd) - filler; q > 0 {
+					v += q
+				}
+			})
+		}
+	}
+	return v, nil
+}
+
+// Listen implements provider.Socket.
+func (s *Socket) Listen(backlog int) error {
+	if err := s.so.Listen(backlog); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.phase == phaseListening {
+		return nil // listen again only changes the backlog
+	}
+	if s.phase == phaseIdle {
+		s.startListening()
+	}
+	return nil
+}
+
+// Close implements provider.Socket: the target's last reference is gone.
+// Data the target wrote is flushed into the stack first (unless SO_LINGER
+// is on with a zero timeout), then the stack socket is closed as close(2)
+// does: RST if the target left unread data, FIN otherwise.
+func (s *Socket) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		pumping := s.phase == phasePumping
+		upDone := s.upDone
+		s.mu.Unlock()
+		if !pumping || s.lingerZero() {
+			s.abort()
+			return
+		}
+		// Unread data: in the stack, or in the target end's receive queue
+		// (what our end sent and the target did not consume: SIOCOUTQ).
+		unread := s.so.Endpoint().Info().RecvQ
+		withFd(s.c.ours, func(fd int) {
+			if v, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ); err == nil {
+				unread += v
+			}
+		})
+		if unread > 0 {
+			// tcp_close with unread data: RST at once, unsent data dropped.
+			s.setLingerZero()
+			s.abort()
+			return
+		}
+		// EOF on our end after the target's data: the pump flushes it,
+		// then FIN.
+		withFd(s.c.ours, func(fd int) { _ = unix.Shutdown(fd, unix.SHUT_RD) })
+		s.c.target.Close()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			select {
+			case <-upDone:
+			case <-s.ctx.Done():
+			}
+			s.abort()
+		}()
+	})
+	return nil
+}
+
+// lingerZero reports SO_LINGER on with a zero timeout (close sends RST).
+func (s *Socket) lingerZero() bool {
+	var b [8]byte
+	n, err := s.so.GetSockOpt(unix.SOL_SOCKET, unix.SO_LINGER, b[:])
+	return err == nil && n == 8 && b[0]|b[1]|b[2]|b[3] != 0 && b[4]|b[5]|b[6]|b[7] == 0
+}
+
+// setLingerZero makes the stack's close send RST (tcp_close with unread
+// data does the same).
+func (s *Socket) setLingerZero() {
+	var b [8]byte
+	putInt(b[0:4], 1)
+	_ = s.so.SetSockOpt(unix.SOL_SOCKET, unix.SO_LINGER, b[:])
+}
+
+// abort ends the socket now: goroutines stop, the stack socket closes
+// (honouring SO_LINGER) and both conduit ends close.
+func (s *Socket) abort() {
+	s.mu.Lock()
+	s.phase = phaseDead
+	s.mu.Unlock()
+	s.cancel()
+	s.abortPending()
+	_ = s.c.ours.SetDeadline(pastDeadline)
+	s.so.Close()
+	s.c.close()
+	s.p.forget(s)
+}

@@ -1,0 +1,533 @@
+package netstack
+
+import (
+	"context"
+	"io"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/netprov/netprov/stack/socket"
+	"github.com/netprov/netprov/stack/waiter"
+)
+
+// pastDeadline wakes every blocked I/O on our end of a conduit.
+var pastDeadline = time.Unix(1, 0)
+
+// bufPool holds pump buffers: pumpBuf bytes plus one for the sentinel.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, pumpBuf+1); return &b }}
+
+// Connect implements provider.Socket. For a stream socket the target's
+// end is made non-writable first (see conduit.fill), so that POLLOUT
+// appears only when the handshake is done, as Linux's tcp_poll shows it.
+func (s *Socket) Connect(ctx context.Context, sa []byte, nonblocking bool) error {
+	if !s.stream {
+		return s.so.Connect(ctx, sa)
+	}
+	defer s.releaseIfWanted()
+	s.mu.Lock()
+	filled := false
+	pending := s.phase == phaseConnecting
+	if s.phase == phaseIdle && s.so.Endpoint().Info().State == tcpClose {
+		s.discardStale()
+		s.filler = s.c.fill()
+		s.phase = phaseConnecting
+		filled = true
+	}
+	s.mu.Unlock()
+
+	call := ctx
+	if nonblocking {
+		call = cancelled
+	}
+	err := s.so.Connect(call, sa)
+	if nonblocking && socket.IsInterrupt(err) {
+		err = unix.EINPROGRESS
+		if pending {
+			err = unix.EALREADY
+		}
+	}
+	if filled && nonblocking {
+		// Linux's non-blocking connect reports the handshake's outcome
+		// only through poll and SO_ERROR, even when it is already known.
+		switch {
+		case err == nil:
+			s.startStream()
+		case err == unix.EINPROGRESS:
+			s.wg.Add(1)
+			go s.watchConnect()
+		case isConnFailure(err) && s.so.Endpoint().Info().State == tcpClose:
+			s.setPendingErr(err)
+			s.reset()
+		default:
+			s.unfill()
+			return err
+		}
+		return unix.EINPROGRESS
+	}
+	switch {
+	case err == nil:
+		s.startStream()
+		return nil
+	case err == unix.EINPROGRESS || err == unix.EALREADY || socket.IsInterrupt(err):
+		// The handshake goes on (an interrupted blocking connect too,
+		// as on Linux).
+		if filled {
+			s.wg.Add(1)
+			go s.watchConnect()
+		}
+		return err
+	case filled && s.so.Endpoint().Info().State == tcpClose && isConnFailure(err):
+		// The handshake failed (refused, timed out): reset the conduit
+		// and clear its error, since connect(2) returned it.
+		s.reset()
+		withFd(s.c.target, func(fd int) { sockError(fd) })
+		return err
+	case filled:
+		// Not started (EINVAL, ENETUNREACH, ...): the socket stays
+		// usable, undo the filler.
+		s.unfill()
+		return err
+	}
+	return err
+}
+
+// setPendingErr keeps an error the stack already reported to us for the
+// target's SO_ERROR.
+func (s *Socket) setPendingErr(err error) {
+	if e, ok := err.(unix.Errno); ok {
+		s.mu.Lock()
+		s.pendingErr = e
+		s.mu.Unlock()
+	}
+}
+
+func isConnFailure(err error) bool {
+	switch err {
+	case unix.ECONNREFUSED, unix.ETIMEDOUT, unix.ECONNRESET, unix.EHOSTUNREACH:
+		return true
+	}
+	return false
+}
+
+// discardStale drops bytes the target wrote before connecting (Linux
+// would have refused them with EPIPE), so the filler count stays exact.
+func (s *Socket) discardStale() {
+	withFd(s.c.ours, func(fd int) {
+		var b [4096]byte
+		for i := 0; i < 1<<16; i++ {
+			if n, err := unix.Read(fd, b[:]); n <= 0 || err != nil {
+				return
+			}
+		}
+	})
+}
+
+// unfill returns a connecting socket to idle.
+func (s *Socket) unfill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.phase != phaseConnecting {
+		return
+	}
+	s.discardFillerLocked()
+	s.c.restoreSendBuf(streamConduitBuf)
+	s.phase = phaseIdle
+}
+
+func (s *Socket) discardFillerLocked() {
+	if s.filler == 0 {
+		return
+	}
+	bp := bufPool.Get().(*[]byte)
+	_ = s.c.ours.SetReadDeadline(time.Time{})
+	_, _ = io.ReadFull(s.c.ours, (*bp)[:min(s.filler, len(*bp))])
+	s.filler = 0
+	bufPool.Put(bp)
+}
+
+// watchConnect waits for the end of a handshake started by Connect.
+func (s *Socket) watchConnect() {
+	defer s.wg.Done()
+	e, ch := waiter.ChannelEntry(waiter.EventOut | waiter.EventErr | waiter.EventHUp)
+	q := s.so.EventQueue()
+	q.Register(e)
+	defer q.Unregister(e)
+	for {
+		switch st := s.so.Endpoint().Info().State; st {
+		case tcpSynSent:
+		case tcpClose:
+			s.reset()
+			return
+		default:
+			s.startStream()
+			return
+		}
+		select {
+		case <-ch:
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// startStream discards the filler and starts both pumps (once).
+func (s *Socket) startStream() {
+	s.startStreamLocked()
+	// A release asked for while connecting happens now: the target end's
+	// buffer has been restored.
+	s.releaseIfWanted()
+}
+
+func (s *Socket) startStreamLocked() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.phase == phasePumping || s.phase == phaseDead {
+		return
+	}
+	if s.phase == phaseConnecting && s.filler > 0 {
+		// Raise the buffer first: a write the target makes as soon as
+		// POLLOUT shows lands after the filler, which is discarded next
+		// but for its last byte, which stays as the sentinel.
+		s.c.restoreSendBuf(streamConduitBuf)
+		s.filler--
+		s.discardFillerLocked()
+		s.sentinel = true
+	} else {
+		withFd(s.c.target, func(fd int) {
+			var b [1]byte
+			n, _ := unix.SendmsgN(fd, b[:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+			s.sentinel = n == 1
+		})
+	}
+	s.phase = phasePumping
+	s.upDone = make(chan struct{})
+	s.wg.Add(2)
+	go s.pumpUp(s.upDone, s.sentinel)
+	go s.pumpDown()
+}
+
+// upRead is the conduit→stack pump's read. It never empties our receive
+// queue: when a read would take the last byte, it takes all but that byte
+// and copies the last one with MSG_PEEK, leaving it queued as the
+// sentinel (already sent; the next read skips it). Closing our end on a
+// reset therefore always finds unread data, so the target's next read
+// fails with ECONNRESET (unix_release_sock) even when the provider no
+// longer holds the target end (ReleaseConduit). It costs one SIOCINQ per
+// read and one 1-byte peek when the queue drains; every byte is still
+// copied once.
+type upRead struct {
+	buf      []byte // len(buf) = pumpBuf + 1 (room for the sentinel)
+	sentinel bool   // the head of the queue is an already-sent byte
+	data     []byte // the bytes to send, within buf
+	eof      bool
+	err      error
+}
+
+func (r *upRead) read(fd uintptr) bool {
+	r.data, r.eof, r.err = nil, false, nil
+	q, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	if err != nil {
+		r.err = err
+		return true
+	}
+	skip := 0
+	if r.sentinel {
+		skip = 1
+	}
+	avail := q - skip
+	if avail <= 0 {
+		// Nothing new. The sentinel stays queued (a later reset must
+		// still find unread data); EOF once the target shut down writing.
+		m := pollMask(int(fd), unix.POLLIN|unix.POLLRDHUP)
+		if m&unix.POLLERR != 0 {
+			if e := sockError(int(fd)); e != 0 {
+				r.err = e
+				return true
+			}
+		}
+		if m&(unix.POLLRDHUP|unix.POLLHUP) == 0 {
+			return false
+		}
+		if q, err = unix.IoctlGetInt(int(fd), unix.SIOCINQ); err == nil && q > skip {
+			return true // a last write raced with the shutdown: read it
+		}
+		r.eof = true
+		return true
+	}
+	k := min(avail, len(r.buf)-1)
+	draining := k == avail
+	want := skip + k
+	if draining {
+		want-- // keep the last byte queued
+	}
+	n := 0
+	if want > 0 {
+		var e error
+		if n, e = recvRaw(int(fd), r.buf[:want], unix.MSG_DONTWAIT); e != nil {
+			if e == unix.EAGAIN {
+				return false
+			}
+			r.err = e
+			return true
+		}
+	}
+	got := r.buf[min(skip, n):n]
+	r.sentinel = false
+	if draining && n == want {
+		// Copy the last byte, leaving it as the sentinel.
+		if m, e := recvRaw(int(fd), r.buf[n:n+1], unix.MSG_DONTWAIT|unix.MSG_PEEK); e == nil && m == 1 {
+			got = r.buf[min(skip, n) : n+1]
+			r.sentinel = true
+		}
+	}
+	r.data = got
+	if len(got) == 0 && !r.sentinel {
+		return false
+	}
+	return true
+}
+
+// recvRaw is recv(2) without allocating a source address.
+func recvRaw(fd int, p []byte, flags int) (int, error) {
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(flags), 0, 0)
+		switch e {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
+			continue
+		}
+		return 0, e
+	}
+}
+
+// pumpUp moves the target's bytes into the stack: read our end, write the
+// stack socket (blocking while the TCP send buffer is full, which stops
+// the reads and so fills the conduit and blocks the target).
+func (s *Socket) pumpUp(done chan struct{}, sentinel bool) {
+	defer s.wg.Done()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	rc, err := s.c.ours.SyscallConn()
+	if err != nil {
+		close(done)
+		return
+	}
+	r := &upRead{buf: *bp, sentinel: sentinel}
+	read := r.read
+	for {
+		if err := rc.Read(read); err != nil {
+			close(done) // deadline or closed: reset or abort
+			return
+		}
+		if r.err != nil {
+			close(done)
+			if r.err == unix.ECONNRESET {
+				// The target end was released with unread data in its
+				// receive queue (unix_release_sock): close with RST.
+				s.setLingerZero()
+				s.closeFromTarget()
+			}
+			return
+		}
+		if werr := s.writeStack(r.data); werr != nil {
+			close(done)
+			if !socket.IsInterrupt(werr) {
+				s.stackWriteFailed(werr)
+			}
+			return
+		}
+		if r.eof {
+			break
+		}
+	}
+	// POLLHUP on our end means the target end was released (the target
+	// closed its last reference) only when the provider holds no copy of
+	// it; else EOF is the target's shutdown(SHUT_WR).
+	var hup bool
+	withFd(s.c.ours, func(fd int) { hup = pollMask(fd, unix.POLLIN)&unix.POLLHUP != 0 })
+	if !hup || !s.isReleased() {
+		// FIN; the target can still read.
+		_ = s.so.Shutdown(unix.SHUT_WR)
+		close(done)
+		if !s.waitHangup() {
+			return
+		}
+	} else {
+		close(done)
+	}
+	s.closeFromTarget()
+}
+
+func (s *Socket) isReleased() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.released
+}
+
+// closeFromTarget closes the socket when the target end was released
+// (the target closed its last reference): as tcp_close, RST if the target
+// left unread data (unix_release_sock then set ECONNRESET on our end),
+// FIN otherwise.
+func (s *Socket) closeFromTarget() {
+	s.closeOnce.Do(func() {
+		var unread bool
+		withFd(s.c.ours, func(fd int) { unread = sockError(fd) == unix.ECONNRESET })
+		if unread {
+			s.setLingerZero()
+		}
+		s.abort()
+	})
+}
+
+// writeStack writes all of p to the stack socket. SO_SNDTIMEO (the
+// target's, kept on the stack socket for its blocking calls) may cut a
+// write short or time it out: the pump just goes on.
+func (s *Socket) writeStack(p []byte) error {
+	for len(p) > 0 {
+		k, _, err := s.so.Write(s.ctx, p)
+		p = p[k:]
+		if err == unix.EAGAIN && s.ctx.Err() == nil {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitHangup blocks until our end shows POLLHUP while the provider's
+// copy of the target end is released (the target closed its last
+// reference; with both directions shut down, which POLLHUP also shows,
+// closing changes nothing the target can observe), or the socket ends.
+func (s *Socket) waitHangup() bool {
+	rc, err := s.c.ours.SyscallConn()
+	if err != nil {
+		return false
+	}
+	hup := false
+	_ = rc.Read(func(fd uintptr) bool {
+		hup = pollMask(int(fd), unix.POLLIN)&unix.POLLHUP != 0 && s.isReleased()
+		return hup
+	})
+	return hup
+}
+
+// stackWriteFailed reflects a send error of the stack on the conduit: a
+// reset resets the conduit; EPIPE (we or the peer shut down) makes the
+// target's writes fail with EPIPE.
+func (s *Socket) stackWriteFailed(err error) {
+	if err == unix.EPIPE {
+		withFd(s.c.ours, func(fd int) { _ = unix.Shutdown(fd, unix.SHUT_RD) })
+		return
+	}
+	s.setPendingErr(err)
+	s.reset()
+}
+
+// pumpDown moves the stack's bytes to the target: read the stack socket,
+// write our end (blocking while the target does not read, so the stack's
+// receive buffer fills and TCP advertises a zero window).
+func (s *Socket) pumpDown() {
+	defer s.wg.Done()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for {
+		n, err := s.so.Read(s.ctx, buf)
+		if err != nil {
+			if socket.IsInterrupt(err) || err == unix.EAGAIN {
+				if s.ctx.Err() != nil {
+					return
+				}
+				continue // SO_RCVTIMEO expired
+			}
+			// ECONNRESET, ETIMEDOUT, ...: the pump took the stack's
+			// error, keep it for SO_ERROR.
+			s.setPendingErr(err)
+			s.reset()
+			return
+		}
+		if n == 0 {
+			// Peer FIN after the last byte: the target reads EOF and can
+			// still write (half-close).
+			withFd(s.c.ours, func(fd int) { _ = unix.Shutdown(fd, unix.SHUT_WR) })
+			return
+		}
+		if _, err := s.c.ours.Write(buf[:n]); err != nil {
+			return // the target shut down reading, or the socket ends
+		}
+	}
+}
+
+// reset makes the conduit look like a reset TCP socket: our end is
+// closed with unread data in its receive queue, which sets ECONNRESET on
+// the target end (unix_release_sock): its next read returns ECONNRESET
+// after the data already delivered, poll shows POLLERR|POLLHUP, and
+// writes fail with EPIPE (SIGPIPE unless MSG_NOSIGNAL).
+func (s *Socket) reset() {
+	s.mu.Lock()
+	if s.phase == phaseDead {
+		s.mu.Unlock()
+		return
+	}
+	s.phase = phaseDead
+	upDone := s.upDone
+	s.mu.Unlock()
+	// Stop the conduit→stack pump so the byte below stays unread.
+	_ = s.c.ours.SetReadDeadline(pastDeadline)
+	if upDone != nil {
+		<-upDone
+	}
+	withFd(s.c.target, func(fd int) {
+		var b [1]byte
+		_, _ = unix.SendmsgN(fd, b[:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	})
+	s.c.ours.Close()
+}
+
+// Shutdown implements provider.Socket. On an established stream socket
+// the shutdown is applied to the conduit from our end, which needs no
+// copy of the target end: the target's SHUT_WR is our SHUT_RD (the target
+// end gets SEND_SHUTDOWN, so its writes fail with EPIPE; we still read
+// the bytes it queued, then EOF, and the pump sends FIN after them); its
+// SHUT_RD is our SHUT_WR (it reads EOF after the bytes already queued).
+func (s *Socket) Shutdown(how int) error {
+	if how < unix.SHUT_RD || how > unix.SHUT_RDWR {
+		return unix.EINVAL
+	}
+	s.mu.Lock()
+	pumping := s.phase == phasePumping
+	s.mu.Unlock()
+	if !pumping {
+		if err := s.so.Shutdown(how); err != nil {
+			return err
+		}
+		if !s.stream {
+			withFd(s.c.target, func(fd int) { _ = unix.Shutdown(fd, how) })
+		}
+		return nil
+	}
+	ours := unix.SHUT_RDWR
+	switch how {
+	case unix.SHUT_RD:
+		ours = unix.SHUT_WR
+	case unix.SHUT_WR:
+		ours = unix.SHUT_RD
+	}
+	var err error
+	if !withFd(s.c.ours, func(fd int) { err = unix.Shutdown(fd, ours) }) {
+		return s.so.Shutdown(how) // the conduit was reset
+	}
+	if err != nil {
+		return err
+	}
+	if how != unix.SHUT_WR {
+		return s.so.Shutdown(unix.SHUT_RD)
+	}
+	return nil
+}

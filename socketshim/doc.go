@@ -1,0 +1,32 @@
+// Package socketshim serves a sandboxed program's socket control calls from
+// a provider.Provider: a Server owns a seccomp notification Listener,
+// decodes each trapped syscall's arguments (x86_64) from the target's
+// memory, calls the provider, writes results back and answers the kernel.
+// Sockets made by the provider reach the target as real fds (ADDFD), so the
+// data path — read, write, send, recv, poll, epoll, close — runs natively.
+//
+// Identity. A socket is found by the file behind the target's fd (the
+// "socket:[ino]" inode of /proc/<tid>/fd/<n>), never by (pid, fd), so fork,
+// dup and SCM_RIGHTS keep working. Fds that are not ours, and passthrough
+// sockets (the host provider's kernel sockets), are answered with CONTINUE:
+// the kernel runs the call as if it had not been trapped.
+//
+// Interruption. While a call may block, the Server polls NOTIF_ID_VALID;
+// once the target's syscall is interrupted (or the target dies) the
+// provider call's context is cancelled. The kernel has then already
+// finished the syscall by itself: seccomp's wait for the supervisor is
+// wait_for_completion_interruptible, whose -ERESTARTSYS the kernel stores
+// as the syscall's return value, so the signal code restarts the call
+// (SA_RESTART) or turns it into EINTR exactly as for a native blocking
+// call, and a restarted call is trapped again as a new notification. A
+// seccomp response can therefore never usefully carry ERESTARTSYS: the
+// kernel accepts any error value in SECCOMP_IOCTL_NOTIF_SEND, but restart
+// codes are only translated when a signal is pending, otherwise errno 512
+// would leak to the program. The Server maps a provider's ERESTARTSYS on a
+// still-live notification to EINTR. Results that cannot be handed over
+// because the target went away (an accepted connection, a received
+// datagram) are kept and given to the next call on the same socket.
+//
+// Closing is not trapped: the provider sees the target's last close of the
+// conduit as EOF/HUP on its own end.
+package socketshim

@@ -1,0 +1,120 @@
+package socketshim
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netprov/netprov/provider"
+)
+
+// entry is one served socket, found by its conduit's inode.
+type entry struct {
+	sock                     provider.Socket
+	family, sotype, protocol int
+	released                 atomic.Bool // ReleaseConduit was called
+	added                    time.Time
+
+	mu sync.Mutex
+	// Results a call produced after its target had gone (a signal
+	// interrupted it): the next call on the socket gets them first, so
+	// nothing is lost.
+	accepted []acceptedConn
+	dgrams   []datagram
+}
+
+type acceptedConn struct {
+	sock provider.Socket
+	peer []byte
+}
+
+type datagram struct {
+	data     []byte
+	n        int // the provider's return value (full length with MSG_TRUNC)
+	from     []byte
+	msgFlags int
+}
+
+func (e *entry) pushAccepted(a acceptedConn) {
+	e.mu.Lock()
+	e.accepted = append(e.accepted, a)
+	e.mu.Unlock()
+}
+
+func (e *entry) popAccepted() (acceptedConn, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.accepted) == 0 {
+		return acceptedConn{}, false
+	}
+	a := e.accepted[0]
+	e.accepted = e.accepted[1:]
+	return a, true
+}
+
+func (e *entry) pushDatagram(d datagram) {
+	e.mu.Lock()
+	e.dgrams = append(e.dgrams, d)
+	e.mu.Unlock()
+}
+
+func (e *entry) popDatagram(peek bool) (datagram, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.dgrams) == 0 {
+		return datagram{}, false
+	}
+	d := e.dgrams[0]
+	if !peek {
+		e.dgrams = e.dgrams[1:]
+	}
+	return d, true
+}
+
+// socketTable maps conduit inodes to served sockets.
+type socketTable struct {
+	mu sync.RWMutex
+	m  map[uint64]*entry
+}
+
+func (t *socketTable) get(ino uint64) *entry {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.m[ino]
+}
+
+func (t *socketTable) add(ino uint64, e *entry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e.added = time.Now()
+	t.m[ino] = e
+}
+
+func (t *socketTable) remove(ino uint64) {
+	t.mu.Lock()
+	delete(t.m, ino)
+	t.mu.Unlock()
+}
+
+// len is the number of sockets known, for tests.
+func (t *socketTable) len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.m)
+}
+
+// olderThan returns the entries added before t.
+func (t *socketTable) olderThan(before time.Time) map[uint64]*entry {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out map[uint64]*entry
+	for ino, e := range t.m {
+		if e.added.Before(before) {
+			if out == nil {
+				out = map[uint64]*entry{}
+			}
+			out[ino] = e
+		}
+	}
+	return out
+}

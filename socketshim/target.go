@@ -1,0 +1,104 @@
+package socketshim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// errNotSocket means the target's fd is closed or is not a socket: the
+// kernel gives the right errno (EBADF, ENOTSOCK) when the call continues.
+var errNotSocket = errors.New("socketshim: fd is not a socket")
+
+// fdInode returns the sockfs inode behind fd in task tid, from the
+// "socket:[ino]" link in /proc. Only this identifies a socket across fork,
+// dup and SCM_RIGHTS.
+func fdInode(tid uint32, fd int) (uint64, error) {
+	if fd < 0 {
+		return 0, errNotSocket
+	}
+	var buf [64]byte
+	path := procPath(tid, "fd", fd)
+	n, err := unix.Readlink(path, buf[:])
+	if err != nil {
+		if err == unix.ENOENT {
+			return 0, errNotSocket
+		}
+		return 0, fmt.Errorf("readlink %s: %w", path, err)
+	}
+	return parseSocketLink(buf[:n])
+}
+
+// parseSocketLink parses "socket:[12345]".
+func parseSocketLink(b []byte) (uint64, error) {
+	const prefix = "socket:["
+	if !bytes.HasPrefix(b, []byte(prefix)) || len(b) < len(prefix)+2 || b[len(b)-1] != ']' {
+		return 0, errNotSocket
+	}
+	ino, err := strconv.ParseUint(string(b[len(prefix):len(b)-1]), 10, 64)
+	if err != nil {
+		return 0, errNotSocket
+	}
+	return ino, nil
+}
+
+// fdStatusFlags returns the file status flags (O_NONBLOCK, ...) of fd in
+// task tid from /proc/<tid>/fdinfo/<fd> ("flags:\t0104002", octal).
+func fdStatusFlags(tid uint32, fd int) (int, error) {
+	b, err := os.ReadFile(procPath(tid, "fdinfo", fd))
+	if err != nil {
+		return 0, fmt.Errorf("fd flags: %w", err)
+	}
+	return parseFdinfoFlags(b)
+}
+
+func parseFdinfoFlags(b []byte) (int, error) {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("flags:")); ok {
+			f, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 8, 32)
+			if err != nil {
+				return 0, fmt.Errorf("fdinfo flags %q: %w", v, err)
+			}
+			return int(f), nil
+		}
+	}
+	return 0, errors.New("fdinfo has no flags line")
+}
+
+// tgidOf returns the thread group (process) id of task tid.
+func tgidOf(tid uint32) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(tid), 10) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("Tgid:")); ok {
+			return strconv.Atoi(string(bytes.TrimSpace(v)))
+		}
+	}
+	return 0, errors.New("no Tgid in status")
+}
+
+// signalThread delivers sig to task tid like the kernel's send_sig to
+// current (SIGPIPE on a broken stream).
+func signalThread(tid uint32, sig unix.Signal) error {
+	tgid, err := tgidOf(tid)
+	if err != nil {
+		return err
+	}
+	return unix.Tgkill(tgid, int(tid), sig)
+}
+
+func procPath(tid uint32, dir string, fd int) string {
+	return "/proc/" + strconv.FormatUint(uint64(tid), 10) + "/" + dir + "/" + strconv.Itoa(fd)
+}
