@@ -43,6 +43,9 @@ func BenchmarkBulk(b *testing.B) {
 func benchmarkBulk(b *testing.B, impl Implementation, cfg Config) {
 	n := newNetwork(b, impl, cfg)
 	client, server := connectPair(b, n)
+	guard := newStallGuard(b, stallTimeout)
+	guard.track(client)
+	guard.track(server)
 	recv := newSink(server, bulkReadBuf)
 	payload := make([]byte, bulkBytesPerOp)
 	for i := range payload {
@@ -52,8 +55,9 @@ func benchmarkBulk(b *testing.B, impl Implementation, cfg Config) {
 	recv.drain(bulkWarmup)
 	for range bulkWarmup / bulkBytesPerOp {
 		if err := writeAll(client, payload, bulkWriteChunk); err != nil {
-			b.Fatalf("warm-up write: %v", err)
+			b.Fatalf("warm-up write: %v", guard.explain(err))
 		}
+		guard.step()
 	}
 	recv.wait(b)
 
@@ -65,8 +69,9 @@ func benchmarkBulk(b *testing.B, impl Implementation, cfg Config) {
 	b.ResetTimer()
 	for range b.N {
 		if err := writeAll(client, payload, bulkWriteChunk); err != nil {
-			b.Fatalf("write: %v", err)
+			b.Fatalf("write: %v", guard.explain(err))
 		}
+		guard.step()
 	}
 	recv.wait(b)
 	b.StopTimer()

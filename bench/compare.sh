@@ -6,7 +6,7 @@
 #
 # Environment (defaults in brackets):
 #   COUNT      rounds [3]            BENCHTIME  go test -benchtime [2s]
-#   BENCH      -bench regexp [.]     TAGS       build tags [netprov_ours]
+#   BENCH      -bench regexp [.]     TAGS       build tags [none]
 #   BASE       denominator [netstack]
 #   TEST       numerator [ours]; TEST=netstack-self runs an A/A check
 #   OUT        where the raw results go [a temporary file]
@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 COUNT=${COUNT:-3}
 BENCHTIME=${BENCHTIME:-2s}
 BENCH=${BENCH:-.}
-TAGS=${TAGS:-netprov_ours}
+TAGS=${TAGS:-}
 BASE=${BASE:-netstack}
 TEST=${TEST:-ours}
 

@@ -1,14 +1,12 @@
 package bench
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"testing"
-	"time"
 )
 
 // connectMode is one connection-rate workload.
@@ -21,10 +19,6 @@ type connectMode struct {
 	// clients (b.SetParallelism); 0 runs one client.
 	parallelism int
 }
-
-// connectLoopTimeout bounds one run of the timed loop of BenchmarkConnect
-// (far above any sensible -benchtime).
-const connectLoopTimeout = 5 * time.Minute
 
 var connectModes = []connectMode{
 	{name: "close"},
@@ -57,20 +51,20 @@ func benchmarkConnect(b *testing.B, impl Implementation, mode connectMode) {
 	if err != nil {
 		b.Fatalf("listen: %v", err)
 	}
-	srv := startEchoServer(l, mode.echo)
+	// The guard's context bounds every Dial (one context for the whole
+	// loop: a per-dial context would add its allocations to every op) and
+	// its deadlines unblock a connection that hangs.
+	guard := newStallGuard(b, stallTimeout)
+	srv := startEchoServer(l, mode.echo, guard)
 	defer func() {
 		if err := srv.stop(); err != nil {
-			b.Error(err)
+			b.Error(guard.explain(err))
 		}
 	}()
-	// One deadline for the whole timed loop (a per-dial context would add
-	// its allocations to every op); it only stops a hung stack.
-	ctx, cancel := context.WithTimeout(context.Background(), connectLoopTimeout)
-	defer cancel()
 	// One connection before the timer, so lazily built state (route
 	// caches, listener queues) is not measured.
-	if err := connectOnce(ctx, n, addr, mode.echo); err != nil {
-		b.Fatalf("first connection: %v", err)
+	if err := connectOnce(guard, n, addr, mode.echo); err != nil {
+		b.Fatalf("first connection: %v", guard.explain(err))
 	}
 
 	b.ReportAllocs()
@@ -79,8 +73,8 @@ func benchmarkConnect(b *testing.B, impl Implementation, mode connectMode) {
 	b.ResetTimer()
 	if mode.parallelism == 0 {
 		for range b.N {
-			if err := connectOnce(ctx, n, addr, mode.echo); err != nil {
-				b.Fatal(err)
+			if err := connectOnce(guard, n, addr, mode.echo); err != nil {
+				b.Fatal(guard.explain(err))
 			}
 		}
 	} else {
@@ -89,14 +83,14 @@ func benchmarkConnect(b *testing.B, impl Implementation, mode connectMode) {
 		var errOnce sync.Once
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if err := connectOnce(ctx, n, addr, mode.echo); err != nil {
+				if err := connectOnce(guard, n, addr, mode.echo); err != nil {
 					errOnce.Do(func() { firstErr = err })
 					return
 				}
 			}
 		})
 		if firstErr != nil {
-			b.Fatal(firstErr)
+			b.Fatal(guard.explain(firstErr))
 		}
 	}
 	b.StopTimer()
@@ -108,13 +102,21 @@ func benchmarkConnect(b *testing.B, impl Implementation, mode connectMode) {
 	reportRetransmits(b, n, retransBefore)
 }
 
-// connectOnce is the client side of one connection.
-func connectOnce(ctx context.Context, n Network, addr netip.AddrPort, echo bool) error {
-	c, err := n.Dial(ctx, addr)
+// connectOnce is the client side of one connection; g bounds it and counts
+// it as progress when it succeeds.
+func connectOnce(g *stallGuard, n Network, addr netip.AddrPort, echo bool) (err error) {
+	c, err := n.Dial(g.ctx, addr)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	g.track(c)
+	defer func() {
+		g.untrack(c)
+		c.Close()
+		if err == nil {
+			g.step()
+		}
+	}()
 	if echo {
 		b := [1]byte{'x'}
 		if _, err := c.Write(b[:]); err != nil {
@@ -144,7 +146,8 @@ type echoServer struct {
 	first error
 }
 
-func startEchoServer(l net.Listener, echo bool) *echoServer {
+// Every accepted connection is tracked by g, so a stall unblocks it.
+func startEchoServer(l net.Listener, echo bool, g *stallGuard) *echoServer {
 	s := &echoServer{l: l}
 	s.wg.Add(1)
 	go func() {
@@ -157,6 +160,8 @@ func startEchoServer(l net.Listener, echo bool) *echoServer {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
+				g.track(c)
+				defer g.untrack(c)
 				s.serve(c, echo)
 			}()
 		}

@@ -88,8 +88,7 @@ type Implementation struct {
 const SelfCompareEnv = "NETPROV_BENCH_SELF"
 
 // Implementations is the table every benchmark runs over. gVisor's netstack
-// is the baseline and comes first; ours is added by ours.go when built with
-// -tags netprov_ours.
+// is the baseline and comes first; ours (ours.go) follows.
 func Implementations() []Implementation {
 	impls := []Implementation{{Name: "netstack", New: newNetstackNetwork}}
 	if os.Getenv(SelfCompareEnv) == "1" {
