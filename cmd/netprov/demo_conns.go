@@ -6,9 +6,6 @@ import (
 	"net/netip"
 	"sort"
 	"text/tabwriter"
-
-	"github.com/netprov/netprov/stack"
-	"github.com/netprov/netprov/stack/socket"
 )
 
 // tcpStateNames are ss's names of Linux's TCP state numbers.
@@ -48,15 +45,6 @@ func (d *demo) connections(ctx context.Context) error {
 	fmt.Fprintf(d.out, "   (holding a connection %v -> %v open)\n", held.LocalAddr(), held.RemoteAddr())
 
 	conns := n.Connections()
-	ownOnly := !hasTCP(conns)
-	if ownOnly {
-		// This TCP cannot list its sockets: show the demo's own.
-		for _, x := range append(d.sockets, held) {
-			if so, ok := x.(interface{ Socket() *socket.Socket }); ok {
-				conns = append(conns, so.Socket().Endpoint().Info())
-			}
-		}
-	}
 	sort.SliceStable(conns, func(i, j int) bool {
 		if conns[i].Protocol != conns[j].Protocol {
 			return conns[i].Protocol < conns[j].Protocol
@@ -73,9 +61,6 @@ func (d *demo) connections(ctx context.Context) error {
 		fmt.Fprintf(tw, "   %s\t%s\t%d\t%d\t%s\t%s\n", protoName(c.Protocol), stateName(c.State), c.RecvQ, c.SendQ, c.Local, peer)
 	}
 	tw.Flush()
-	if ownOnly {
-		fmt.Fprintln(d.out, "   (TCP rows are the demo's own sockets: this build's TCP cannot list all of its sockets yet)")
-	}
 
 	s := n.Stack.Stats()
 	fmt.Fprintf(d.out, "\n   TCP counters (netstat -s names): ActiveOpens %d  PassiveOpens %d  InSegs %d  OutSegs %d  RetransSegs %d  CurrEstab %d\n",
@@ -84,13 +69,4 @@ func (d *demo) connections(ctx context.Context) error {
 	fmt.Fprintf(d.out, "   ICMP echo: IPv4 %d requests in, %d replies out; IPv6 %d requests in, %d replies out\n",
 		s.ICMP.InEchos.Load(), s.ICMP.OutEchoReps.Load(), s.ICMPv6.InEchos.Load(), s.ICMPv6.OutEchoReps.Load())
 	return nil
-}
-
-func hasTCP(conns []stack.EndpointInfo) bool {
-	for _, c := range conns {
-		if c.Protocol == 6 {
-			return true
-		}
-	}
-	return false
 }

@@ -176,19 +176,24 @@ func (n *Node) ListenPacket(network, address string) (net.PacketConn, error) {
 	return c, nil
 }
 
-// endpointLister is implemented by transport protocols that can list
-// their endpoints.
-type endpointLister interface {
-	Endpoints() []stack.EndpointInfo
-}
+// Transport protocols list their sockets either as snapshots (UDP, ICMP)
+// or as the endpoints themselves (TCP).
+type (
+	infoLister     interface{ Endpoints() []stack.EndpointInfo }
+	endpointLister interface{ Endpoints() []stack.Endpoint }
+)
 
-// Connections lists the endpoints of every protocol that can list them
-// (for `ss`): TCP (if it offers Endpoints), UDP and ICMP echo sockets.
+// Connections lists the sockets of every protocol (for `ss`).
 func (n *Node) Connections() []stack.EndpointInfo {
 	var out []stack.EndpointInfo
 	for _, p := range []any{n.TCP, n.UDP, n.ICMP} {
-		if l, ok := p.(endpointLister); ok {
+		switch l := p.(type) {
+		case infoLister:
 			out = append(out, l.Endpoints()...)
+		case endpointLister:
+			for _, ep := range l.Endpoints() {
+				out = append(out, ep.Info())
+			}
 		}
 	}
 	return out
