@@ -87,10 +87,13 @@ type Requeuer interface {
 
 // ConduitReleaser is implemented by sockets that keep their own reference
 // to the conduit (netstack). While they do, the target's close(2) of its
-// last fd is invisible to the provider; ReleaseConduit drops that
-// reference so the provider sees the close (EOF and POLLHUP on its end)
-// and closes the socket itself. See provider/netstack/doc.go for what the
-// reference is needed for.
+// last fd is invisible to the provider, so the shim must call Close.
+// ReleaseConduit drops that reference where the socket can do without it
+// (netstack: established stream sockets; a socket still connecting
+// releases once established; listeners and datagram sockets ignore it),
+// after which the provider sees the target's last close itself (EOF and
+// POLLHUP on its end) and closes the socket like close(2). The shim can
+// call it right after injecting any socket. See provider/netstack/doc.go.
 type ConduitReleaser interface {
 	ReleaseConduit()
 }

@@ -15,11 +15,12 @@
 //
 // # Linux semantics through an AF_UNIX conduit
 //
-//   - EOF and half-close: the target's shutdown(SHUT_WR) (via the shim's
-//     Shutdown, or natively) is EOF on our end after its last byte: the
-//     pump then sends FIN. The peer's FIN, after the last byte, becomes
-//     shutdown(SHUT_WR) of our end: the target reads 0 and can still
-//     write.
+//   - EOF and half-close: the target's shutdown(SHUT_WR) (natively, or
+//     through the shim's Shutdown, which shuts our end's reading so the
+//     target end gets SEND_SHUTDOWN and needs no copy of it) is EOF on our
+//     end after its last byte: the pump then sends FIN. The peer's FIN,
+//     after the last byte, becomes shutdown(SHUT_WR) of our end: the
+//     target reads 0 and can still write.
 //   - Non-blocking connect: a fresh AF_UNIX end is always writable, but
 //     Linux shows POLLOUT only when the handshake is done. Connect first
 //     shrinks the target end's send buffer and fills it with filler bytes
@@ -29,14 +30,18 @@
 //     exactly the filler is discarded before pumping. Listen fills the
 //     target end the same way (a listener never shows POLLOUT).
 //   - Refused or failed connect, peer RST: our end is closed with unread
-//     data in its receive queue (the filler, or one byte written through
-//     the provider's copy of the target end), which makes
-//     unix_release_sock set ECONNRESET on the target end: poll shows
+//     data in its receive queue, which makes unix_release_sock set
+//     ECONNRESET on the target end: poll shows
 //     POLLIN|POLLOUT|POLLERR|POLLHUP|POLLRDHUP like tcp_poll after a
 //     reset, data already delivered is read first, then read returns
 //     ECONNRESET once and 0 after, and writes return EPIPE with SIGPIPE
-//     unless MSG_NOSIGNAL. SO_ERROR (served by GetSockOpt) returns the
-//     stack's error (ECONNREFUSED, ETIMEDOUT) and clears the conduit's.
+//     unless MSG_NOSIGNAL. The unread data is always there: the
+//     conduit→stack pump never empties our receive queue but leaves the
+//     last byte it sent (copied with MSG_PEEK) queued as a sentinel (see
+//     upRead); before the first data it is the last filler byte or a
+//     byte written through the target end. SO_ERROR (GetSockOpt) returns
+//     the stack's error (ECONNREFUSED, ETIMEDOUT, ECONNRESET) once and
+//     clears the conduit's, unless the target already read it.
 //   - Listener readiness: one token byte sits in the target end's receive
 //     queue exactly while a connection can be accepted (see listenState),
 //     so poll, select and epoll on a listening fd show POLLIN as on Linux.
@@ -54,18 +59,26 @@
 // # The provider's copy of the target end
 //
 // The provider keeps its own reference to the target end: it is needed
-// to fill it (connect, listen), to take the listener token back, to read
-// datagrams for RecvFrom, to write the reset byte and to clear SO_ERROR.
-// While the provider holds it, the target's close(2) of its last fd is
-// invisible (the file stays open), so the shim must call Close. After
-// ReleaseConduit (provider.ConduitReleaser) the provider sees the
-// target's last close as EOF and POLLHUP on its end and closes the socket
-// itself (RST if the target left unread data, which unix_release_sock
-// reports as ECONNRESET on our end); the features above that need the
-// copy then degrade: a peer RST reads as EOF instead of ECONNRESET,
-// listener readiness and RecvFrom stop working. Releasing is therefore
-// only right for established stream sockets; listeners and datagram
-// sockets need the shim's Close.
+// to fill it (connect, listen) and restore its buffer, to write the first
+// sentinel of an accepted connection, to take the listener token back,
+// to read datagrams for RecvFrom, and to clear SO_ERROR. While the
+// provider holds it, the target's close(2) of its last fd is invisible
+// (the file stays open), so the shim must call Close.
+//
+// ReleaseConduit (provider.ConduitReleaser) drops the copy of a stream
+// socket once its connection is established (at once for an accepted
+// one, after the handshake for a connecting one; asking earlier is
+// remembered). From then on the provider sees the target's last close as
+// EOF and POLLHUP on its end and closes the stack socket itself: FIN, or
+// RST if the target left unread data (unix_release_sock reports that as
+// ECONNRESET on our end). Resets, half-close and SO_ERROR keep working
+// without the copy. What is lost: RecvFrom on the stream (the shim should
+// let recvfrom/recvmsg on stream sockets run natively: the AF_UNIX
+// conduit returns no address, like TCP), SO_RCVTIMEO/SO_SNDTIMEO set
+// later no longer reach the conduit, SIOCINQ no longer counts the bytes
+// in the target end, and after a reset SO_ERROR then read returns
+// ECONNRESET again (the conduit's error cannot be cleared). Listeners and
+// datagram sockets ignore ReleaseConduit: the shim must Close them.
 //
 // # Known differences from Linux
 //
@@ -75,6 +88,9 @@
 //   - write(2) as the first call after a peer RST returns EPIPE with
 //     SIGPIPE (Linux returns the pending ECONNRESET without a signal, and
 //     EPIPE only on the next write). read then write matches exactly.
+//   - A fresh listener's or connecting socket's fd is not writable, and a
+//     blocking write on it waits (Linux fails it with EPIPE on a listener;
+//     while connecting it waits too).
 //   - A fresh, unconnected stream socket's fd is writable and accepts
 //     bytes (Linux: POLLOUT|POLLHUP and EPIPE on write); bytes written
 //     before connect are discarded when the connect starts.

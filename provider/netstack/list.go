@@ -19,14 +19,7 @@ func (p *Provider) Connections() []provider.Connection {
 	infos := p.node.Connections()
 	out := make([]provider.Connection, 0, len(infos))
 	for _, in := range infos {
-		if in.Protocol != 6 {
-			out = append(out, connection(in))
-		}
-	}
-	if p.node.TCP != nil {
-		for _, ep := range p.node.TCP.Endpoints() {
-			out = append(out, connection(ep.Info()))
-		}
+		out = append(out, connection(in))
 	}
 	return out
 }
