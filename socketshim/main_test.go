@@ -195,7 +195,7 @@ func compareWithOracle(t *testing.T, scenario string) runResult {
 		t.Fatalf("oracle run of %s: %v\nstdout %s\nstderr %s", scenario, want.err, want.stdout, want.stderr)
 	}
 	got, srv := runShimmed(t, scenario)
-	if srv.table.len() == 0 {
+	if srv.table.served() == 0 {
 		t.Errorf("%s: the Server served no socket", scenario)
 	}
 	if got.err != nil {

@@ -260,3 +260,20 @@ func wrapNotifErr(what string, id uint64, err error) error {
 	}
 	return fmt.Errorf("%s id %#x: %w", what, id, err)
 }
+
+// Dup returns a new close-on-exec fd for the same notification file, for
+// handing the listener to another process with SCM_RIGHTS (the stack
+// process of a sandbox). The caller owns the new fd.
+func (l *Listener) Dup() (int, error) {
+	var nfd int
+	var derr error
+	if err := l.raw.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, l.closedErr(err)
+	}
+	if derr != nil {
+		return -1, fmt.Errorf("seccomp listener: dup: %w", derr)
+	}
+	return nfd, nil
+}
