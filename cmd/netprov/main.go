@@ -26,7 +26,13 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run a command with its sockets served by a userspace stack: run [flags] -- CMD [ARGS...] (root)", runRun},
+		{"stack", "the per-sandbox stack process the CNI plugin starts: stack STATEDIR (root)", runStack},
 		{"demo", "show the userspace stack talking to the Linux kernel in throwaway namespaces (root)", runDemo},
+		{"agent", "OCI seccomp agent: route containers' seccomp fds to their sandboxes: agent [--socket PATH] (root)", runAgent},
+		{"install", "install the CNI plugin, a conflist and the seccomp profile: install [flags] | install --uninstall", runInstall},
+		{"ls", "list the sandboxes (container id, pid, addresses, connections): ls [--state-dir DIR]", runLs},
+		{"ss", "list a sandbox's connections like ss -tan: ss [--state-dir DIR] ID", runSs},
+		{"capture", "write a sandbox's link frames as pcap: capture [--state-dir DIR] ID -w FILE.pcap", runCapture},
 		{"version", "print the version", runVersion},
 		{"help", "list the commands", runHelp},
 	}
@@ -38,6 +44,10 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func main() {
+	if isCNI() {
+		runCNI() // CNI mode: CNI_COMMAND is set
+		return
+	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := dispatch(ctx, os.Args[1:])

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netprov/netprov/cni/hostnet"
 )
 
 // ipamDir holds one file per address in use on a bridge, named by the
@@ -146,39 +148,18 @@ func (h *hostNet) allocIP(o *runOptions) (netip.Addr, error) {
 	return got, nil
 }
 
-func (h *hostNet) ip(ctx context.Context, args ...string) error { return runIP(ctx, h.ns, args...) }
+// host is the namespace of the bridge, TAP and NAT.
+func (h *hostNet) host() hostnet.Host { return hostnet.Host{NS: h.ns} }
 
 // ensureBridge creates the bridge if missing and gives it the subnet's
 // first address (the sandboxes' gateway).
 func (h *hostNet) ensureBridge(ctx context.Context, o *runOptions) error {
-	if _, err := nsCommand(ctx, h.ns, "ip", "link", "show", "dev", o.bridge); err != nil {
-		if err := h.ip(ctx, "link", "add", o.bridge, "type", "bridge"); err != nil {
-			return fmt.Errorf("run: create bridge: %w", err)
-		}
-	}
-	gw := netip.PrefixFrom(o.subnet.Addr().Next(), o.subnet.Bits())
-	addrs := []netip.Prefix{gw}
+	addrs := []netip.Prefix{netip.PrefixFrom(o.subnet.Addr().Next(), o.subnet.Bits())}
 	if o.ipv6Subnet.IsValid() {
 		addrs = append(addrs, netip.PrefixFrom(o.ipv6Subnet.Addr().Next(), o.ipv6Subnet.Bits()))
 	}
-	out, err := nsCommand(ctx, h.ns, "ip", "-o", "addr", "show", "dev", o.bridge)
-	if err != nil {
-		return fmt.Errorf("run: bridge addresses: %w", err)
-	}
-	for _, a := range addrs {
-		if strings.Contains(out, " "+a.String()+" ") {
-			continue
-		}
-		args := []string{"addr", "add", a.String(), "dev", o.bridge}
-		if a.Addr().Is6() {
-			args = append([]string{"-6"}, append(args, "nodad")...)
-		}
-		if err := h.ip(ctx, args...); err != nil {
-			return fmt.Errorf("run: bridge address: %w", err)
-		}
-	}
-	if err := h.ip(ctx, "link", "set", o.bridge, "up"); err != nil {
-		return fmt.Errorf("run: bridge up: %w", err)
+	if err := h.host().EnsureBridge(ctx, o.bridge, 0, addrs); err != nil {
+		return fmt.Errorf("run: %w", err)
 	}
 	return nil
 }
@@ -193,11 +174,8 @@ func (h *hostNet) tapName() (string, error) {
 }
 
 func (h *hostNet) attachTAP(ctx context.Context, o *runOptions, name string) error {
-	if err := h.ip(ctx, "link", "set", name, "master", o.bridge); err != nil {
-		return fmt.Errorf("run: attach TAP: %w", err)
-	}
-	if err := h.ip(ctx, "link", "set", name, "up"); err != nil {
-		return fmt.Errorf("run: TAP up: %w", err)
+	if err := h.host().AttachToBridge(ctx, name, o.bridge); err != nil {
+		return fmt.Errorf("run: %w", err)
 	}
 	return nil
 }
@@ -209,36 +187,13 @@ func (h *hostNet) iptables(ctx context.Context, args ...string) error {
 }
 
 // setUpNAT masquerades the sandbox's outbound traffic the way the CNI
-// bridge plugin's ipMasq does: a per-sandbox chain in nat that accepts the
-// subnet itself and masquerades everything but multicast, jumped to from
-// POSTROUTING for the sandbox's source address. IP forwarding is enabled.
+// bridge plugin's ipMasq does (hostnet.SetUpMasq), in a per-sandbox chain.
 func (h *hostNet) setUpNAT(ctx context.Context, o *runOptions, addr netip.Addr) error {
-	if _, err := nsCommand(ctx, h.ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
-		return fmt.Errorf("run: enable forwarding: %w", err)
-	}
 	chain := "NETPROV-" + strings.ToUpper(h.id)
-	comment := []string{"-m", "comment", "--comment", "netprov sandbox " + h.id}
-	if err := h.iptables(ctx, "-t", "nat", "-N", chain); err != nil {
+	h.undo = append(h.undo, func() { h.host().TearDownMasq(context.Background(), chain) })
+	if err := h.host().SetUpMasq(ctx, chain, netip.PrefixFrom(addr, o.subnet.Bits()), "netprov-sandbox-"+h.id); err != nil {
 		return fmt.Errorf("run: NAT: %w", err)
 	}
-	h.undo = append(h.undo, func() {
-		h.iptables(context.Background(), "-t", "nat", "-F", chain)
-		h.iptables(context.Background(), "-t", "nat", "-X", chain)
-	})
-	rules := [][]string{
-		append([]string{"-t", "nat", "-A", chain, "-d", o.subnet.String(), "-j", "ACCEPT"}, comment...),
-		append([]string{"-t", "nat", "-A", chain, "!", "-d", "224.0.0.0/4", "-j", "MASQUERADE"}, comment...),
-	}
-	for _, r := range rules {
-		if err := h.iptables(ctx, r...); err != nil {
-			return fmt.Errorf("run: NAT: %w", err)
-		}
-	}
-	jump := append([]string{"POSTROUTING", "-s", addr.String() + "/32", "-j", chain}, comment...)
-	if err := h.iptables(ctx, append([]string{"-t", "nat", "-A"}, jump...)...); err != nil {
-		return fmt.Errorf("run: NAT: %w", err)
-	}
-	h.undo = append(h.undo, func() { h.iptables(context.Background(), append([]string{"-t", "nat", "-D"}, jump...)...) })
 	return nil
 }
 

@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// buildNetprov builds the netprov binary (the one CNI ADD runs) into a
+// temp dir.
+func buildNetprov(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	repo := filepath.Dir(filepath.Dir(file))
+	bin := filepath.Join(t.TempDir(), "netprov")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/netprov")
+	cmd.Dir = repo
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/netprov: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestEnsureRunningConcurrent: several CNI ADDs at once start exactly one
+// agent, which outlives them; a second round finds it running; after it
+// is killed, the next call starts a new one.
+func TestEnsureRunningConcurrent(t *testing.T) {
+	needRoot(t)
+	bin := buildNetprov(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	cfg := EnsureConfig{Socket: sock, StateDir: filepath.Join(dir, "state"), Binary: bin, Timeout: 10 * time.Second}
+	killAgent := func() {
+		if pid, err := PID(sock); err == nil {
+			unix.Kill(pid, unix.SIGKILL)
+			for i := 0; i < 100 && unix.Kill(pid, 0) == nil; i++ {
+				var ws unix.WaitStatus
+				unix.Wait4(pid, &ws, unix.WNOHANG, nil) // reap if it is our child
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	t.Cleanup(killAgent)
+
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = EnsureRunning(context.Background(), cfg)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("EnsureRunning #%d: %v\nlog:\n%s", i, err, readTail(filepath.Join(dir, "agent.log")))
+		}
+	}
+	pid, err := PID(sock)
+	if err != nil {
+		t.Fatalf("no pid file: %v", err)
+	}
+	if unix.Kill(pid, 0) != nil {
+		t.Fatalf("agent pid %d not alive", pid)
+	}
+	if !Alive(sock) {
+		t.Fatal("agent does not answer")
+	}
+	// Exactly one agent holds the lock: a further start loses.
+	if _, err := Lock(sock); err != ErrRunning {
+		t.Fatalf("Lock while an agent runs: %v, want ErrRunning", err)
+	}
+	if err := EnsureRunning(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := PID(sock); again != pid {
+		t.Fatalf("second EnsureRunning replaced agent %d with %d", pid, again)
+	}
+
+	killAgent()
+	if Alive(sock) {
+		t.Fatal("killed agent still answers")
+	}
+	if err := EnsureRunning(context.Background(), cfg); err != nil {
+		t.Fatalf("restart after a crash: %v", err)
+	}
+	if np, _ := PID(sock); np == pid || np == 0 {
+		t.Fatalf("no new agent after the crash (pid %d)", np)
+	}
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,159 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Handler implements the ops of a stack process.
+type Handler interface {
+	Status() Status
+	Connections() []Connection
+	// Handoff takes ownership of fd (also on error).
+	Handoff(req Request, fd int) error
+}
+
+// requestTimeout bounds how long a client may take to send its request.
+const requestTimeout = 10 * time.Second
+
+// Serve accepts connections on ln and answers their requests until ctx
+// ends; it then closes ln and waits for the requests in progress.
+func Serve(ctx context.Context, ln *net.UnixListener, h Handler, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			log.Warn("control: accept", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			serveConn(c, h, log)
+		}()
+	}
+}
+
+func serveConn(c *net.UnixConn, h Handler, log *slog.Logger) {
+	c.SetDeadline(time.Now().Add(requestTimeout))
+	req, fd, err := readRequest(c)
+	var resp Response
+	if err != nil {
+		resp.Error = err.Error()
+		log.Warn("control: bad request", "err", err)
+	} else {
+		resp = answer(req, fd, h)
+		fd = -1 // the handler owns it now
+	}
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	line, _ := json.Marshal(resp)
+	c.SetDeadline(time.Now().Add(requestTimeout))
+	c.Write(append(line, '\n'))
+}
+
+func answer(req Request, fd int, h Handler) Response {
+	closeFD := func() {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	switch req.Op {
+	case OpStatus:
+		closeFD()
+		st := h.Status()
+		return Response{OK: true, Status: &st}
+	case OpConnections:
+		closeFD()
+		return Response{OK: true, Connections: h.Connections()}
+	case OpHandoff:
+		if fd < 0 {
+			return Response{Error: "handoff: no fd attached (send the seccomp fd with SCM_RIGHTS)"}
+		}
+		if err := h.Handoff(req, fd); err != nil {
+			return Response{Error: "handoff: " + err.Error()}
+		}
+		return Response{OK: true}
+	}
+	closeFD()
+	return Response{Error: fmt.Sprintf("unknown op %q (want %s, %s or %s)", req.Op, OpStatus, OpConnections, OpHandoff)}
+}
+
+// readRequest reads one request line and at most one fd sent with it.
+func readRequest(c *net.UnixConn) (Request, int, error) {
+	var req Request
+	fd := -1
+	buf := make([]byte, 0, 4096)
+	chunk := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	for {
+		n, oobn, _, _, err := c.ReadMsgUnix(chunk, oob)
+		if oobn > 0 {
+			for _, f := range parseRights(oob[:oobn]) {
+				if fd < 0 {
+					fd = f
+				} else {
+					unix.Close(f) // only one fd per request
+				}
+			}
+		}
+		buf = append(buf, chunk[:n]...)
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			if err := json.Unmarshal(buf[:i], &req); err != nil {
+				return req, fd, fmt.Errorf("request is not JSON: %w", err)
+			}
+			return req, fd, nil
+		}
+		if err != nil {
+			return req, fd, fmt.Errorf("read request: %w", err)
+		}
+		if n == 0 {
+			return req, fd, errors.New("read request: connection closed before newline")
+		}
+		if len(buf) > MaxRequestSize {
+			return req, fd, fmt.Errorf("request longer than %d bytes", MaxRequestSize)
+		}
+	}
+}
+
+func parseRights(oob []byte) []int {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	var fds []int
+	for _, m := range msgs {
+		if f, err := unix.ParseUnixRights(&m); err == nil {
+			fds = append(fds, f...)
+		}
+	}
+	return fds
+}
