@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -13,7 +12,7 @@ import (
 // and not fixed yet (they fail until the owner fixes them).
 const KnownBugsEnv = "NETPROV_BENCH_KNOWN_BUGS"
 
-// TestOursLosslessLinkNoFastRetransmit checks that on the benchmark's link,
+// TestOursLosslessLinkNoFastRetransmit checks that on the benchmark's link (with a deeper queue),
 // when it neither drops, duplicates nor reorders a frame (the pipe's own
 // counters prove it for the run; otherwise the test skips), a bulk
 // transfer makes no fast retransmission and enters no fast recovery: with
@@ -23,21 +22,24 @@ const KnownBugsEnv = "NETPROV_BENCH_KNOWN_BUGS"
 // probes) are not checked: on a loaded machine a descheduled link
 // goroutine can legitimately delay an ACK past a ~2 ms probe timeout.
 //
-// Known bug, skipped unless NETPROV_BENCH_KNOWN_BUGS=1: stack/tcp
-// window.go (*endpoint).consumeLocked decides to send a window update from
-// the raw free buffer space, while the window transmit then offers
-// (selectWindow) is also capped by rcv_ssthresh (Linux's
-// __tcp_cleanup_rbuf compares __tcp_select_window's result instead). So
-// each application read sends an ACK identical to the previous one (same
-// ack, same window), the sender counts them as duplicate ACKs and after
-// three makes a spurious fast retransmit and cuts cwnd.
+// The link queue is made deeper than the largest window the receiver can
+// offer (tcp_rmem[2] / 2 = 3 MiB, about 2200 frames at MTU 1500), so that
+// a sender whose cwnd outgrows the benchmark's 1000-frame queue cannot
+// make the link drop: otherwise the run would be skipped below.
+//
+// This caught a stack/tcp bug (fixed): window.go (*endpoint).consumeLocked
+// decided to send a window update from the raw free buffer space, while
+// the window transmit then offered (selectWindow) is also capped by
+// rcv_ssthresh (Linux's __tcp_cleanup_rbuf compares __tcp_select_window's
+// result instead). So each application read sent an ACK identical to the
+// previous one, the sender counted them as duplicate ACKs and after three
+// made a spurious fast retransmit and cut cwnd.
 func TestOursLosslessLinkNoFastRetransmit(t *testing.T) {
-	if os.Getenv(KnownBugsEnv) != "1" {
-		t.Skipf("known stack/tcp bug (window updates counted as duplicate ACKs); set %s=1 to run", KnownBugsEnv)
-	}
 	for _, mtu := range bulkMTUs {
 		t.Run(fmt.Sprintf("mtu%d", mtu), func(t *testing.T) {
-			n := newNetwork(t, Implementation{Name: "ours", New: newOursNetwork}, DefaultConfig(mtu)).(*oursNetwork)
+			cfg := DefaultConfig(mtu)
+			cfg.LinkQueueLen = 4096
+			n := newNetwork(t, Implementation{Name: "ours", New: newOursNetwork}, cfg).(*oursNetwork)
 			client, server := connectPair(t, n)
 			guard := newStallGuard(t, stallTimeout)
 			guard.track(client)

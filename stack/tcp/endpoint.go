@@ -148,6 +148,11 @@ type endpoint struct {
 	ato            time.Duration
 	pendingAck     bool
 
+	// stampNow is the clock reading of the segment, timer or call being
+	// processed while stampSet (see stamp).
+	stampNow time.Time
+	stampSet bool
+
 	// Loss recovery (sack.go).
 	sacked        []seqRange
 	ca            caState
@@ -181,9 +186,11 @@ type endpoint struct {
 	rtxTimer     clock.Timer
 	rtxKind      timerKind
 	rtxDeadline  time.Time
+	rtxFire      time.Time // when rtxTimer fires; zero when it is not scheduled
 	delackTimer  clock.Timer
 	delackOn     bool
 	delackDL     time.Time
+	delackFire   time.Time // when delackTimer fires; zero when it is not scheduled
 	keepTimer    clock.Timer
 	keepKind     timerKind
 	keepDeadline time.Time
@@ -507,6 +514,8 @@ func (e *endpoint) Read(p []byte, o stack.ReadOptions) (stack.ReadResult, error)
 	if o.OOB {
 		return e.readUrgent(p, o.Peek)
 	}
+	e.beginStamp()
+	defer e.endStamp()
 	if e.rcvBuf.n > 0 && len(p) > 0 {
 		n, skip := e.urgentReadLimit(min(len(p), e.rcvBuf.n))
 		if skip > 0 {
@@ -572,6 +581,8 @@ func (e *endpoint) Write(p []byte, o stack.WriteOptions) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	e.beginStamp()
+	defer e.endStamp()
 	limit := e.sndLimit()
 	used := int(e.sndUna.Size(e.writeSeq))
 	if used >= limit {
@@ -690,8 +701,8 @@ func (e *endpoint) disconnectLocked() {
 // resetConnState clears per-connection variables so the socket can
 // connect again.
 func (e *endpoint) resetConnState() {
-	e.sndBuf.discard(e.sndBuf.n)
-	e.rcvBuf.discard(e.rcvBuf.n)
+	e.sndBuf.release()
+	e.rcvBuf.release()
 	e.ooo = e.ooo[:0]
 	e.sacked = e.sacked[:0]
 	e.finQueued, e.finOOO = false, false

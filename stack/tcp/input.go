@@ -33,7 +33,7 @@ func (e *endpoint) segmentArrived(s *segment) {
 		e.synSentSegment(s)
 		return
 	}
-	now := e.proto.clock.Now()
+	now := e.stamp()
 	if !s.has(flagAck | flagRst | flagSyn) {
 		return // spec 86
 	}
@@ -128,7 +128,7 @@ func (e *endpoint) challengeAck(syn bool) {
 	if syn {
 		st.TCPExt.TCPSYNChallenge.Add(1)
 	}
-	now := e.proto.clock.Now()
+	now := e.stamp()
 	if !e.proto.challengeAllowed(now) {
 		return
 	}
@@ -173,7 +173,10 @@ func (e *endpoint) processAck(s *segment) bool {
 	}
 	nwin := uint32(s.window) << e.sndWscale
 	prevUna := e.sndUna
-	if e.sndUna.LessThan(ack) || e.sndWl1.LessThan(s.seq) || (s.seq == e.sndWl1 && nwin > e.sndWnd) {
+	// tcp_may_update_window: an ACK that may update the window is a
+	// window update (FLAG_WIN_UPDATE), never a duplicate ACK.
+	winUpdate := e.sndUna.LessThan(ack) || e.sndWl1.LessThan(s.seq) || (s.seq == e.sndWl1 && (nwin > e.sndWnd || nwin == 0))
+	if winUpdate {
 		opened := e.sndWnd == 0 && nwin > 0
 		e.sndWnd = nwin
 		e.sndWl1, e.sndWl2 = s.seq, ack
@@ -185,7 +188,7 @@ func (e *endpoint) processAck(s *segment) bool {
 		}
 	}
 	newlySacked := e.processSACK(s)
-	now := e.proto.clock.Now()
+	now := e.stamp()
 	e.lastAckRecv = now
 	if prevUna.LessThan(ack) {
 		acked := int(prevUna.Size(ack))
@@ -252,8 +255,16 @@ func (e *endpoint) processAck(s *segment) bool {
 		}
 		return true
 	}
-	// ack == snd_una: a duplicate ACK when it carries nothing else.
-	if e.sndUna != e.sndNxt && (newlySacked > 0 || (len(s.payload) == 0 && !s.has(flagSyn|flagFin) && nwin == e.sndWnd)) {
+	// ack == snd_una. With SACK, only an ACK that sacks new data counts
+	// towards recovery (Linux's RACK/sacked_out heuristics ignore pure
+	// duplicates). Without SACK it is a duplicate ACK in RFC 5681's sense
+	// (and tcp_ack's: not FLAG_NOT_DUP): data outstanding, no data, SYN or
+	// FIN, and no window update.
+	dup := newlySacked > 0
+	if !e.sackOK {
+		dup = len(s.payload) == 0 && !s.has(flagSyn|flagFin) && !winUpdate
+	}
+	if e.sndUna != e.sndNxt && dup {
 		e.dupAcks++
 		switch e.ca {
 		case caOpen, caDisorder:
@@ -502,7 +513,7 @@ func b2u(b bool) uint32 {
 
 // synSentSegment is tcp_rcv_synsent_state_process (spec 58-66).
 func (e *endpoint) synSentSegment(s *segment) {
-	now := e.proto.clock.Now()
+	now := e.stamp()
 	if s.has(flagAck) {
 		if s.ack.LessThanEq(e.iss) || e.sndNxt.LessThan(s.ack) {
 			if !s.has(flagRst) {
@@ -565,13 +576,7 @@ func (e *endpoint) synSentSegment(s *segment) {
 
 // scheduleDelayedAckMax arms the delayed ACK for TCP_DELACK_MAX (spec 64).
 func (e *endpoint) scheduleDelayedAckMax() {
-	e.delackOn = true
-	e.delackDL = e.proto.clock.Now().Add(delackMax)
-	if e.delackTimer == nil {
-		e.delackTimer = e.proto.clock.AfterFunc(delackMax, e.onDelack)
-	} else {
-		e.delackTimer.Reset(delackMax)
-	}
+	e.armDelack(delackMax)
 }
 
 // applyPeerSYN takes the peer's ISN and negotiated options from its SYN

@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"time"
+
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/header"
@@ -59,7 +61,7 @@ func (p *Protocol) emit(r *stack.Route, f header.TCPFields, o *header.TCPOptions
 // tsNow is the TCP timestamp clock in milliseconds (tcp_time_stamp_ms),
 // before the per-connection offset.
 func (e *endpoint) tsNow() uint32 {
-	return uint32(e.proto.clock.Now().UnixMilli())
+	return uint32(e.stamp().UnixMilli())
 }
 
 // transmit sends the segment [seq, seq+n) of the send buffer (n may be 0)
@@ -125,7 +127,7 @@ func (e *endpoint) transmit(seq seqnum.Value, n int, flags header.TCPFlags, rtx 
 		e.dataSegsOut++
 		e.bytesSent += uint64(n)
 	}
-	now := e.proto.clock.Now()
+	now := e.stamp()
 	e.lastSend = now
 	if flags&header.TCPFlagAck != 0 {
 		// An ACK went out: nothing is owed any more (tcp_event_ack_sent).
@@ -353,3 +355,24 @@ func (e *endpoint) sendFinLocked() {
 	e.finQueued = true
 	e.sendPending()
 }
+
+// stamp is the time of the work in progress (Linux's tcp_mstamp): the
+// clock read once when the current segment, timer or call began
+// (beginStamp), so that processing one segment or sending one burst
+// reads the clock once instead of at every step. Outside such a scope it
+// reads the clock.
+func (e *endpoint) stamp() time.Time {
+	if e.stampSet {
+		return e.stampNow
+	}
+	return e.proto.clock.Now()
+}
+
+// beginStamp reads the clock for the work that follows, until endStamp.
+func (e *endpoint) beginStamp() time.Time {
+	e.stampNow = e.proto.clock.Now()
+	e.stampSet = true
+	return e.stampNow
+}
+
+func (e *endpoint) endStamp() { e.stampSet = false }

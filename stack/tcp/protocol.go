@@ -166,7 +166,9 @@ func (p *Protocol) deliver(s *segment) {
 				e.mu.Unlock()
 				return
 			}
+			e.beginStamp()
 			e.segmentArrived(s)
+			e.endStamp()
 			e.mu.Unlock()
 			return
 		}

@@ -53,14 +53,14 @@ func (e *endpoint) ackRTT(s *segment, ack seqnum.Value) time.Duration {
 				// Sub-millisecond: the timestamp clock cannot tell;
 				// use the timed segment if there is one.
 				if e.rttTiming && e.rttSeq.LessThanEq(ack) {
-					rtt = e.proto.clock.Now().Sub(e.rttStart)
+					rtt = e.stamp().Sub(e.rttStart)
 				} else {
 					rtt = 500 * time.Microsecond
 				}
 			}
 		}
 	} else if e.rttTiming && e.rttSeq.LessThanEq(ack) {
-		rtt = e.proto.clock.Now().Sub(e.rttStart)
+		rtt = e.stamp().Sub(e.rttStart)
 	}
 	if e.rttTiming && e.rttSeq.LessThanEq(ack) {
 		e.rttTiming = false
@@ -91,7 +91,7 @@ func (e *endpoint) retriesTimedOut(boundary int, rtoBase time.Duration) bool {
 	if e.retransmits == 0 || e.retransStamp.IsZero() {
 		return false
 	}
-	elapsed := e.proto.clock.Now().Sub(e.retransStamp)
+	elapsed := e.stamp().Sub(e.retransStamp)
 	if e.userTimeout > 0 {
 		return elapsed >= e.userTimeout
 	}
@@ -157,5 +157,5 @@ func (e *endpoint) retransmitTimer() {
 
 // rtxSentTime approximates the send time of the head segment.
 func (e *endpoint) rtxSentTime() time.Time {
-	return e.proto.clock.Now().Add(-e.rto)
+	return e.stamp().Add(-e.rto)
 }

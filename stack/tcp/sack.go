@@ -136,7 +136,7 @@ func (e *endpoint) armReorder() {
 		d = min(d, e.srtt)
 	}
 	e.reoOn = true
-	e.reoDL = e.proto.clock.Now().Add(d)
+	e.reoDL = e.stamp().Add(d)
 	if e.reoTimer == nil {
 		e.reoTimer = e.proto.clock.AfterFunc(d, e.onReorder)
 	} else {
@@ -147,10 +147,12 @@ func (e *endpoint) armReorder() {
 func (e *endpoint) onReorder() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.beginStamp()
+	defer e.endStamp()
 	if !e.reoOn {
 		return
 	}
-	if now := e.proto.clock.Now(); now.Before(e.reoDL) {
+	if now := e.stamp(); now.Before(e.reoDL) {
 		e.reoTimer.Reset(e.reoDL.Sub(now))
 		return
 	}

@@ -86,6 +86,21 @@ func (e *endpoint) setState(s State) {
 		e.shutdown = rcvShutdown | sendShutdown
 		e.releaseLocked()
 	}
+	if s == StateClose || s == StateTimeWait {
+		e.releaseBuffers()
+	}
+}
+
+// releaseBuffers returns ring storage to the pool once the connection no
+// longer needs it: the send buffer in CLOSE and TIME_WAIT (nothing is left
+// to send or retransmit), the receive buffer when the application has
+// read everything or will never read again (an orphan).
+func (e *endpoint) releaseBuffers() {
+	e.sndBuf.release()
+	if e.orphan || e.rcvBuf.n == 0 {
+		e.rcvBuf.release()
+		e.ooo = e.ooo[:0]
+	}
 }
 
 // releaseLocked unhashes the socket. An orphan gives up everything; a

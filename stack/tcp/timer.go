@@ -36,9 +36,18 @@ func (e *endpoint) armRTO() {
 	e.armRtx(timerRetrans, e.rto)
 }
 
+// armRtx sets the deadline of the retransmit/probe timer. Every ACK
+// pushes the deadline later; the clock's timer is only moved when the new
+// deadline is earlier than when it fires (rtxFire), otherwise it fires
+// early and onRtxTimer sleeps again until the deadline. This saves a
+// timer reset per ACK on the bulk path.
 func (e *endpoint) armRtx(kind timerKind, d time.Duration) {
 	e.rtxKind = kind
-	e.rtxDeadline = e.proto.clock.Now().Add(d)
+	e.rtxDeadline = e.stamp().Add(d)
+	if !e.rtxFire.IsZero() && !e.rtxDeadline.Before(e.rtxFire) {
+		return
+	}
+	e.rtxFire = e.rtxDeadline
 	if e.rtxTimer == nil {
 		e.rtxTimer = e.proto.clock.AfterFunc(d, e.onRtxTimer)
 	} else {
@@ -53,15 +62,20 @@ func (e *endpoint) stopRtx() {
 			e.rtxTimer.Stop()
 		}
 	}
+	e.rtxFire = time.Time{}
 }
 
 func (e *endpoint) onRtxTimer() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.beginStamp()
+	defer e.endStamp()
+	e.rtxFire = time.Time{}
 	if e.rtxKind == timerNone {
 		return
 	}
-	if now := e.proto.clock.Now(); now.Before(e.rtxDeadline) {
+	if now := e.stamp(); now.Before(e.rtxDeadline) {
+		e.rtxFire = e.rtxDeadline
 		e.rtxTimer.Reset(e.rtxDeadline.Sub(now))
 		return
 	}
@@ -184,29 +198,44 @@ func (e *endpoint) scheduleAck(immediate bool) {
 		ato = min(ato, max(e.srtt, delackMin))
 	}
 	ato = min(ato, delackMax)
+	e.armDelack(ato)
+}
+
+// armDelack sets the delayed-ACK deadline. Like armRtx it moves the
+// clock's timer only when the deadline is earlier than when the timer
+// fires (delackFire); stopDelack leaves the timer running, and a callback
+// that finds no ACK owed or an early time does nothing or sleeps again.
+// The data path sends an ACK every second segment, so this saves a timer
+// stop and reset per two segments.
+func (e *endpoint) armDelack(d time.Duration) {
 	e.delackOn = true
-	e.delackDL = e.proto.clock.Now().Add(ato)
+	e.delackDL = e.stamp().Add(d)
+	if !e.delackFire.IsZero() && !e.delackDL.Before(e.delackFire) {
+		return
+	}
+	e.delackFire = e.delackDL
 	if e.delackTimer == nil {
-		e.delackTimer = e.proto.clock.AfterFunc(ato, e.onDelack)
+		e.delackTimer = e.proto.clock.AfterFunc(d, e.onDelack)
 	} else {
-		e.delackTimer.Reset(ato)
+		e.delackTimer.Reset(d)
 	}
 }
 
 func (e *endpoint) stopDelack() {
-	if e.delackOn {
-		e.delackOn = false
-		e.delackTimer.Stop()
-	}
+	e.delackOn = false
 }
 
 func (e *endpoint) onDelack() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.beginStamp()
+	defer e.endStamp()
+	e.delackFire = time.Time{}
 	if !e.delackOn {
 		return
 	}
-	if now := e.proto.clock.Now(); now.Before(e.delackDL) {
+	if now := e.stamp(); now.Before(e.delackDL) {
+		e.delackFire = e.delackDL
 		e.delackTimer.Reset(e.delackDL.Sub(now))
 		return
 	}
@@ -221,7 +250,7 @@ func (e *endpoint) onDelack() {
 // the orphaned FIN_WAIT2 timeout or the TIME_WAIT period.
 func (e *endpoint) armKeep(kind timerKind, d time.Duration) {
 	e.keepKind = kind
-	e.keepDeadline = e.proto.clock.Now().Add(d)
+	e.keepDeadline = e.stamp().Add(d)
 	if e.keepTimer == nil {
 		e.keepTimer = e.proto.clock.AfterFunc(d, e.onKeepTimer)
 	} else {
@@ -260,10 +289,12 @@ func (e *endpoint) armFinWait2() {
 func (e *endpoint) onKeepTimer() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.beginStamp()
+	defer e.endStamp()
 	if e.keepKind == timerNone {
 		return
 	}
-	now := e.proto.clock.Now()
+	now := e.stamp()
 	if now.Before(e.keepDeadline) {
 		e.keepTimer.Reset(e.keepDeadline.Sub(now))
 		return

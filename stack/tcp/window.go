@@ -9,32 +9,39 @@ import (
 // shrinks what was already offered, and records the offer in rcv_wup /
 // rcv_wnd.
 func (e *endpoint) selectWindow() uint16 {
+	cur := e.receiveWindow()
+	ws := e.rcvWscale
+	// Never move the right edge back, except by the rounding to the scale
+	// that RFC 7323 §2.4 allows: rounding up instead would let the edge
+	// creep past the buffer. cur never exceeds the free space, because
+	// every edge offered was within it.
+	win := max(e.newWindow(), cur) >> ws << ws
+	win = min(win, uint32(maxWindow)<<ws)
+	e.rcvWnd = win
+	e.rcvWup = e.rcvNxt
+	return uint16(win >> ws)
+}
+
+// newWindow is __tcp_select_window: the window the free receive space
+// allows now, before the never-shrink rule of selectWindow, in bytes. It
+// is what a window update would offer.
+func (e *endpoint) newWindow() uint32 {
 	capSpace := e.rcvBuf.capacity()
 	free := uint32(max(capSpace-e.rcvBuf.n, 0))
-	cur := e.receiveWindow()
 	// The offer grows with rcv_ssthresh (tcp_grow_window), not all at once.
 	win := min(free, e.rcvSSThresh, e.windowClamp)
 	// Receiver-side silly window avoidance (__tcp_select_window).
 	if int(free) < min(e.rcvMSS, capSpace/2) {
-		win = 0
+		return 0
 	}
-	ws := e.rcvWscale
-	if ws > 0 {
+	if ws := e.rcvWscale; ws > 0 {
 		// Advertise enough that the scaling does not round it away
 		// (ALIGN up), as long as the buffer really has the room.
 		if up := (win + (1 << ws) - 1) >> ws << ws; up <= free {
 			win = up
 		}
 	}
-	// Never move the right edge back, except by the rounding to the scale
-	// that RFC 7323 §2.4 allows: rounding up instead would let the edge
-	// creep past the buffer. cur never exceeds the free space, because
-	// every edge offered was within it.
-	win = max(win, cur) >> ws << ws
-	win = min(win, uint32(maxWindow)<<ws)
-	e.rcvWnd = win
-	e.rcvWup = e.rcvNxt
-	return uint16(win >> ws)
+	return win
 }
 
 // growWindow is tcp_grow_window: each received segment lets the offered
@@ -54,13 +61,21 @@ func (e *endpoint) consumeLocked(n int) {
 	e.copiedSeq = e.copiedSeq.Add(seqnum.Size(n))
 	e.rcvSpaceAdjust()
 	if !e.state.synchronized() || e.state == StateTimeWait || e.shutdown&rcvShutdown != 0 {
+		if e.rcvBuf.n == 0 && (e.state == StateClose || e.state == StateTimeWait) {
+			e.rcvBuf.release() // the last unread byte is gone
+		}
 		return
 	}
+	// Send a window update when the read lets the window at least
+	// double (__tcp_cleanup_rbuf). The test is on the window transmit
+	// would really offer (__tcp_select_window, capped by rcv_ssthresh and
+	// the clamp, as advertised after scaling), not on the raw free space:
+	// an update that repeats the last ACK would reach the sender as a
+	// duplicate ACK.
 	cur := e.receiveWindow()
 	if 2*cur <= e.windowClamp {
-		free := uint32(max(e.rcvBuf.capacity()-e.rcvBuf.n, 0))
-		free = free >> e.rcvWscale << e.rcvWscale
-		if free >= uint32(e.rcvMSS) && free >= 2*cur {
+		win := e.newWindow() >> e.rcvWscale << e.rcvWscale
+		if win != 0 && win >= 2*cur && win != cur {
 			e.sendAck()
 			return
 		}
@@ -81,7 +96,7 @@ func (e *endpoint) rcvSpaceAdjust() {
 	if rtt == 0 {
 		return
 	}
-	now := e.proto.clock.Now()
+	now := e.stamp()
 	if now.Sub(e.rcvSpaceTime) < rtt {
 		return
 	}
