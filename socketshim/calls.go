@@ -35,6 +35,12 @@ func (c *call) socket() error {
 		sock.Close()
 		return err
 	}
+	if sock.Passthrough() {
+		// The target holds the kernel socket itself now and every later
+		// call on it runs natively: keeping our reference would keep the
+		// socket open after the target's close(2) (no FIN, no RST).
+		sock.Close()
+	}
 	return errAnswered
 }
 
