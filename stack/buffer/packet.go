@@ -70,6 +70,9 @@ type Packet struct {
 	tail int
 	// pooled says which pool the buffer came from (0 none, 1 small, 2 large).
 	pooled uint8
+	// released catches a second Release, which would hand one buffer to
+	// two users and corrupt data silently.
+	released bool
 
 	// Meta describes the packet as lower layers have seen it. It is filled in
 	// on input by the NIC and network layer and read by the layers above.
@@ -135,6 +138,7 @@ func New(headroom, size int) *Packet {
 	}
 	p.head, p.tail = headroom, headroom
 	p.Meta = Meta{}
+	p.released = false
 	return p
 }
 
@@ -146,7 +150,12 @@ func FromBytes(b []byte) *Packet {
 }
 
 // Release returns the packet to its pool. The packet must not be used after.
+// Releasing a packet twice is a programming error and panics.
 func (p *Packet) Release() {
+	if p.released {
+		panic("buffer: packet released twice")
+	}
+	p.released = true
 	switch p.pooled {
 	case 1:
 		smallPool.put(p)

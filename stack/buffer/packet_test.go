@@ -90,3 +90,14 @@ func TestPacketsReleasedOnAnotherGoroutineSurviveGC(t *testing.T) {
 		t.Fatalf("allocations per round of 32 packets across a GC = %v, want ~0", allocs)
 	}
 }
+
+func TestDoubleReleasePanics(t *testing.T) {
+	p := New(Headroom, 10)
+	p.Release()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("second Release did not panic")
+		}
+	}()
+	p.Release()
+}

@@ -119,8 +119,8 @@ func TestActiveCloseTimeWait(t *testing.T) {
 	if a.flags() != header.TCPFlagAck || a.ack() != peerISN+2 || a.seq() != fin.seq()+1 {
 		t.Fatalf("ack of FIN: %v seq=%d ack=%d", a.flags(), a.seq(), a.ack())
 	}
-	if ep.Info().State != uint8(StateTimeWait) {
-		t.Fatalf("state %d, want TIME_WAIT", ep.Info().State)
+	if i := ep.Info(); i.State != uint8(StateTimeWait) || i.SendQ != 0 || i.RecvQ != 0 {
+		t.Fatalf("info %+v, want TIME_WAIT with empty queues (ss shows 0 0)", i)
 	}
 	// A retransmitted FIN is ACKed again.
 	c.clk.Advance(30 * time.Second)

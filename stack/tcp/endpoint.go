@@ -492,7 +492,9 @@ func (e *endpoint) Info() stack.EndpointInfo {
 		i.RecvQ, i.SendQ = len(e.acceptQ), e.backlog
 	} else {
 		i.RecvQ = e.rcvBuf.n
-		i.SendQ = int(e.sndUna.Size(e.writeSeq))
+		// Linux counts the FIN in write_seq; ours is acked past writeSeq
+		// once the FIN is, so clamp: nothing is queued then.
+		i.SendQ = max(0, int(int32(e.writeSeq-e.sndUna)))
 	}
 	return i
 }

@@ -4,7 +4,10 @@
 // polling.
 package waiter
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // EventMask is a set of readiness events with the values of poll(2).
 type EventMask uint32
@@ -35,12 +38,16 @@ type Entry struct {
 type Queue struct {
 	mu      sync.Mutex
 	entries []*Entry
+	// n mirrors len(entries) so that Notify, called for every segment,
+	// costs one atomic load when nobody waits.
+	n atomic.Int32
 }
 
 // Register adds e to the queue.
 func (q *Queue) Register(e *Entry) {
 	q.mu.Lock()
 	q.entries = append(q.entries, e)
+	q.n.Store(int32(len(q.entries)))
 	q.mu.Unlock()
 }
 
@@ -54,6 +61,7 @@ func (q *Queue) Unregister(e *Entry) {
 			q.entries[i] = q.entries[last]
 			q.entries[last] = nil
 			q.entries = q.entries[:last]
+			q.n.Store(int32(last))
 			return
 		}
 	}
@@ -61,6 +69,9 @@ func (q *Queue) Unregister(e *Entry) {
 
 // Notify calls every entry whose mask intersects m.
 func (q *Queue) Notify(m EventMask) {
+	if q.n.Load() == 0 {
+		return
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, e := range q.entries {
@@ -71,11 +82,7 @@ func (q *Queue) Notify(m EventMask) {
 }
 
 // Empty reports whether no one waits; notifiers may skip work then.
-func (q *Queue) Empty() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.entries) == 0
-}
+func (q *Queue) Empty() bool { return q.n.Load() == 0 }
 
 // ChannelEntry returns an entry that signals the returned channel (capacity
 // one, so a notification is never lost and never blocks the notifier).
