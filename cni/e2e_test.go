@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/netprov/netprov/integration/capture"
+	"github.com/netprov/netprov/stack/header"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -112,6 +115,8 @@ func TestEndToEndFetch(t *testing.T) {
 	if err != nil {
 		t.Fatalf("handoff: %v", err)
 	}
+	// netprov capture: record the sandbox link while the target fetches.
+	capt := startCapture(t, sock)
 	if err := sc.Release(ctx); err != nil {
 		t.Fatalf("release: %v", err)
 	}
@@ -127,6 +132,15 @@ func TestEndToEndFetch(t *testing.T) {
 	if out.String() != body {
 		t.Errorf("fetched %q, want %q", out.String(), body)
 	}
+	syn := false
+	for _, f := range capt.stop(t) {
+		if seg, ok := capture.ParseTCP(f.Data); ok && seg.Flags == header.TCPFlagSyn && seg.Dst == peerIP.String()+":8080" {
+			syn = true
+		}
+	}
+	if !syn {
+		t.Errorf("the capture of the sandbox link has no SYN to %s:8080", peerIP)
+	}
 	st, err := control.GetStatus(ctx, sock)
 	if err != nil {
 		t.Fatal(err)
@@ -141,4 +155,50 @@ func TestEndToEndFetch(t *testing.T) {
 	if dir := control.SandboxDir(e.stateDir, id); !stackAlive(readPID(dir), dir) {
 		t.Errorf("stack process ended with its target")
 	}
+}
+
+// linkCapture is a running OpCapture stream from a stack process.
+type linkCapture struct {
+	conn net.Conn
+	done chan []byte
+}
+
+func startCapture(t *testing.T, sock string) *linkCapture {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte(`{"op":"` + control.OpCapture + `"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	lc := &linkCapture{conn: c, done: make(chan []byte, 1)}
+	go func() {
+		b, _ := io.ReadAll(c)
+		lc.done <- b
+	}()
+	t.Cleanup(func() { c.Close() })
+	return lc
+}
+
+// stop ends the capture and returns the frames after the answer line.
+func (lc *linkCapture) stop(t *testing.T) []capture.Frame {
+	t.Helper()
+	time.Sleep(100 * time.Millisecond) // frames still in flight to the sniffer
+	lc.conn.(*net.UnixConn).CloseWrite()
+	var b []byte
+	select {
+	case b = <-lc.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("capture stream did not end after the client closed")
+	}
+	answer, stream, ok := bytes.Cut(b, []byte("\n"))
+	if !ok || string(answer) != `{"ok":true}` {
+		t.Fatalf("capture answer %q", answer)
+	}
+	_, frames, err := capture.ReadPcap(bytes.NewReader(stream))
+	if err != nil {
+		t.Fatalf("capture stream is not pcap: %v", err)
+	}
+	return frames
 }

@@ -15,14 +15,8 @@ import (
 	"github.com/netprov/netprov/cni/control"
 )
 
-// opCapture asks a stack process to stream its link frames. Wire format
-// (proposed; the stack process must implement it): the request line
-// {"op":"capture"}; the answer line {"ok":true} (or an error); then the
-// server writes a pcap stream (stack/link/sniffer: file header, then one
-// record per frame sent or received) on the same connection until the
-// client closes it or a write fails.
-const opCapture = "capture"
-
+// runCapture streams a sandbox's link as pcap (control.OpCapture) into
+// the -w file until --duration passes or the user interrupts.
 func runCapture(ctx context.Context, args []string) error {
 	var stateDir string
 	fs := newSandboxFlags("capture", &stateDir)
@@ -67,7 +61,7 @@ func capture(ctx context.Context, path string, w io.Writer) (int64, error) {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	line, _ := json.Marshal(control.Request{Op: opCapture})
+	line, _ := json.Marshal(control.Request{Op: control.OpCapture})
 	if _, err := c.Write(append(line, '\n')); err != nil {
 		return 0, fmt.Errorf("capture: send request: %w", err)
 	}

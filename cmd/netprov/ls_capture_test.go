@@ -34,7 +34,7 @@ func captureServer(t *testing.T, support bool, stream []byte) string {
 		line, _ := bufio.NewReader(c).ReadBytes('\n')
 		var req control.Request
 		json.Unmarshal(line, &req)
-		if !support || req.Op != opCapture {
+		if !support || req.Op != control.OpCapture {
 			c.Write([]byte(`{"ok":false,"error":"unknown op \"capture\""}` + "\n"))
 			return
 		}

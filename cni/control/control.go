@@ -66,6 +66,10 @@ const (
 	OpStatus      = "status"
 	OpConnections = "connections"
 	OpHandoff     = "handoff"
+	// OpCapture streams the sandbox link as pcap: after the answer line
+	// {"ok":true} the connection carries a pcap file until the client
+	// closes it.
+	OpCapture = "capture"
 )
 
 // SandboxDir is the state directory of container id under stateDir ("" =

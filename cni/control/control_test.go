@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -134,5 +135,76 @@ func TestCallNoServer(t *testing.T) {
 	path := filepath.Join(t.TempDir(), SocketFile)
 	if _, err := GetStatus(context.Background(), path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("GetStatus without server: %v", err)
+	}
+}
+
+// captureHandler streams a fixed "pcap" and then waits for the client to
+// go away, like a stack process's sniffer.
+type captureHandler struct {
+	fakeHandler
+	ended chan struct{}
+}
+
+func (h *captureHandler) Capture(ctx context.Context, w io.Writer) error {
+	if _, err := w.Write([]byte("PCAPDATA")); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	close(h.ended)
+	return nil
+}
+
+func TestCaptureStreamsUntilClientCloses(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, SocketFile)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &captureHandler{ended: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go Serve(ctx, ln, h, nil)
+
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte(`{"op":"capture"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 0, 64)
+	buf := make([]byte, 64)
+	for !strings.Contains(string(got), "PCAPDATA") {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("read %q: %v", got, err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if want := "{\"ok\":true}\nPCAPDATA"; string(got) != want {
+		t.Fatalf("stream = %q, want %q", got, want)
+	}
+	c.Close()
+	select {
+	case <-h.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("capture did not end when the client closed")
+	}
+}
+
+func TestCaptureRefusedWithoutCapturer(t *testing.T) {
+	path, _ := serveFake(t)
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte(`{"op":"capture"}` + "\n"))
+	line, err := io.ReadAll(c)
+	if err != nil || !strings.Contains(string(line), "cannot capture") {
+		t.Fatalf("answer %q, %v; want a refusal", line, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -20,6 +21,12 @@ type Handler interface {
 	Connections() []Connection
 	// Handoff takes ownership of fd (also on error).
 	Handoff(req Request, fd int) error
+}
+
+// Capturer is implemented by handlers that can stream their link as pcap
+// (OpCapture). Capture writes to w until ctx ends (the client went away).
+type Capturer interface {
+	Capture(ctx context.Context, w io.Writer) error
 }
 
 // requestTimeout bounds how long a client may take to send its request.
@@ -64,6 +71,13 @@ func Serve(ctx context.Context, ln *net.UnixListener, h Handler, log *slog.Logge
 func serveConn(c *net.UnixConn, h Handler, log *slog.Logger) {
 	c.SetDeadline(time.Now().Add(requestTimeout))
 	req, fd, err := readRequest(c)
+	if err == nil && req.Op == OpCapture {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		serveCapture(c, h, log)
+		return
+	}
 	var resp Response
 	if err != nil {
 		resp.Error = err.Error()
@@ -75,6 +89,52 @@ func serveConn(c *net.UnixConn, h Handler, log *slog.Logger) {
 	if fd >= 0 {
 		unix.Close(fd)
 	}
+	writeResponse(c, resp)
+}
+
+// serveCapture answers OpCapture: the answer line, then the pcap stream
+// until the client closes its end.
+func serveCapture(c *net.UnixConn, h Handler, log *slog.Logger) {
+	capt, ok := h.(Capturer)
+	if !ok {
+		writeResponse(c, Response{Error: "capture: this stack process cannot capture its link"})
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.SetDeadline(time.Time{})
+	// The client sends nothing more: EOF (or an error) means it is gone.
+	go func() {
+		var b [1]byte
+		c.Read(b[:])
+		cancel()
+	}()
+	// The answer line goes out only once recording started, so a refusal
+	// (another capture running) is an error answer, not a broken stream.
+	started := false
+	w := writerFunc(func(p []byte) (int, error) {
+		if !started {
+			started = true
+			line, _ := json.Marshal(Response{OK: true})
+			if _, err := c.Write(append(line, '\n')); err != nil {
+				return 0, err
+			}
+		}
+		return c.Write(p)
+	})
+	if err := capt.Capture(ctx, w); err != nil {
+		if !started {
+			writeResponse(c, Response{Error: "capture: " + err.Error()})
+		}
+		log.Info("control: capture ended", "err", err)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func writeResponse(c *net.UnixConn, resp Response) {
 	line, _ := json.Marshal(resp)
 	c.SetDeadline(time.Now().Add(requestTimeout))
 	c.Write(append(line, '\n'))
@@ -104,7 +164,7 @@ func answer(req Request, fd int, h Handler) Response {
 		return Response{OK: true}
 	}
 	closeFD()
-	return Response{Error: fmt.Sprintf("unknown op %q (want %s, %s or %s)", req.Op, OpStatus, OpConnections, OpHandoff)}
+	return Response{Error: fmt.Sprintf("unknown op %q (want %s, %s, %s or %s)", req.Op, OpStatus, OpConnections, OpHandoff, OpCapture)}
 }
 
 // readRequest reads one request line and at most one fd sent with it.

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/netprov/netprov/stack/link/sniffer"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -86,6 +88,8 @@ type daemon struct {
 	started time.Time
 	prov    provider.Provider
 	mac     string
+	// sniffer wraps the TAP (netstack provider) for netprov capture.
+	sniffer *sniffer.Endpoint
 	wg      sync.WaitGroup
 
 	mu       sync.Mutex
@@ -133,12 +137,19 @@ func (d *daemon) buildProvider() (provider.Provider, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("TAP %s: %w", d.cfg.TAP, err)
 	}
+	// Recording is off until `netprov capture` asks for it (OpCapture).
+	sniff, err := sniffer.New(ep, nil, sniffer.Config{})
+	if err != nil {
+		ep.Close()
+		return nil, "", fmt.Errorf("sniffer: %w", err)
+	}
+	d.sniffer = sniff
 	n, err := node.New(node.Options{})
 	if err != nil {
 		ep.Close()
 		return nil, "", fmt.Errorf("node: %w", err)
 	}
-	nic, err := n.AddNIC(ep, d.cfg.IfName, d.cfg.Addresses...)
+	nic, err := n.AddNIC(sniff, d.cfg.IfName, d.cfg.Addresses...)
 	if err != nil {
 		n.Close()
 		ep.Close()
@@ -149,6 +160,20 @@ func (d *daemon) buildProvider() (provider.Provider, string, error) {
 		return nil, "", err
 	}
 	return netstack.NewWithConfig(n, netstack.Config{OwnsNode: true}), ep.LinkAddress().String(), nil
+}
+
+// Capture implements control.Capturer: the sandbox link as pcap until
+// ctx ends.
+func (d *daemon) Capture(ctx context.Context, w io.Writer) error {
+	if d.sniffer == nil {
+		return fmt.Errorf("provider %s has no link of its own to capture", d.cfg.Provider)
+	}
+	if err := d.sniffer.Start(w); err != nil {
+		return err
+	}
+	defer d.sniffer.Stop()
+	<-ctx.Done()
+	return nil
 }
 
 // Status implements control.Handler.

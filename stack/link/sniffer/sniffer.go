@@ -3,10 +3,12 @@
 package sniffer
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/clock"
@@ -29,10 +31,14 @@ type Config struct {
 // Endpoint is a link endpoint that records the traffic of the endpoint it
 // wraps. It forwards every call to the wrapped endpoint.
 type Endpoint struct {
-	inner   link.Endpoint
-	clock   clock.Clock
-	snaplen int
+	inner    link.Endpoint
+	clock    clock.Clock
+	snaplen  int
+	linkType uint32
 
+	// on is read for every frame: while nothing records, a frame costs
+	// one atomic load.
+	on     atomic.Bool
 	mu     sync.Mutex
 	w      io.Writer
 	hdr    [pcapRecordHdrLen]byte
@@ -41,9 +47,10 @@ type Endpoint struct {
 
 var _ link.Endpoint = (*Endpoint)(nil)
 
-// New wraps inner and writes the pcap file header to w at once. The link
-// type is LINKTYPE_ETHERNET when inner has CapEthernet, else LINKTYPE_RAW.
-// Write errors stop the recording (logged once); traffic is not affected.
+// New wraps inner and, when w is not nil, starts recording to it at once
+// (Start). The link type is LINKTYPE_ETHERNET when inner has CapEthernet,
+// else LINKTYPE_RAW. Write errors stop the recording (logged once);
+// traffic is not affected.
 func New(inner link.Endpoint, w io.Writer, cfg Config) (*Endpoint, error) {
 	if cfg.Snaplen <= 0 {
 		cfg.Snaplen = DefaultSnaplen
@@ -51,23 +58,55 @@ func New(inner link.Endpoint, w io.Writer, cfg Config) (*Endpoint, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
-	linkType := uint32(LinkTypeRaw)
+	e := &Endpoint{inner: inner, clock: cfg.Clock, snaplen: cfg.Snaplen, linkType: LinkTypeRaw}
 	if inner.Capabilities()&link.CapEthernet != 0 {
-		linkType = LinkTypeEthernet
+		e.linkType = LinkTypeEthernet
+	}
+	if w != nil {
+		if err := e.Start(w); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// ErrRecording is returned by Start while another recording runs.
+var ErrRecording = errors.New("sniffer: already recording")
+
+// Start writes a pcap file header to w and records every frame to it
+// until Stop (netprov capture attaches to a running stack this way).
+func (e *Endpoint) Start(w io.Writer) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.on.Load() {
+		return ErrRecording
 	}
 	var fh [pcapFileHdrLen]byte
-	putFileHeader(fh[:], uint32(cfg.Snaplen), linkType)
+	putFileHeader(fh[:], uint32(e.snaplen), e.linkType)
 	if _, err := w.Write(fh[:]); err != nil {
-		return nil, fmt.Errorf("sniffer: write pcap header: %w", err)
+		return fmt.Errorf("sniffer: write pcap header: %w", err)
 	}
-	return &Endpoint{inner: inner, clock: cfg.Clock, snaplen: cfg.Snaplen, w: w}, nil
+	e.w, e.failed = w, false
+	e.on.Store(true)
+	return nil
+}
+
+// Stop ends the recording; the writer is not closed.
+func (e *Endpoint) Stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.on.Store(false)
+	e.w = nil
 }
 
 // record appends one frame to the pcap stream.
 func (e *Endpoint) record(b []byte) {
+	if !e.on.Load() {
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.failed {
+	if e.failed || e.w == nil {
 		return
 	}
 	captured := min(len(b), e.snaplen)

@@ -244,3 +244,37 @@ func TestSnifferPcapReadableByTools(t *testing.T) {
 		t.Skip("neither tcpdump nor tshark installed; file format checked by the other tests only")
 	}
 }
+
+// A sniffer made without a writer records nothing until Start, and only
+// until Stop (netprov capture attaching to a running stack).
+func TestSnifferStartStop(t *testing.T) {
+	a, b := pipe.New(pipe.Config{})
+	t.Cleanup(func() { a.Close() })
+	s, err := New(a, nil, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := &counter{ch: make(chan struct{}, 1)}
+	b.Attach(rb)
+	send := func(fill byte) {
+		if _, err := s.WritePackets([]*buffer.Packet{ethFrame(a.LinkAddress(), b.LinkAddress(), fill, 60)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(0x01)
+	var buf bytes.Buffer
+	if err := s.Start(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(&bytes.Buffer{}); err != ErrRecording {
+		t.Fatalf("second Start: %v, want ErrRecording", err)
+	}
+	send(0x02)
+	s.Stop()
+	send(0x03)
+	rb.waitFor(t, 3)
+	_, recs := parsePcap(t, buf.Bytes())
+	if len(recs) != 1 || recs[0].data[20] != 0x02 {
+		t.Fatalf("recorded %d frames, want only the one sent while started", len(recs))
+	}
+}
