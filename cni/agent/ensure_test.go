@@ -18,7 +18,7 @@ import (
 func buildNetprov(t *testing.T) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	repo := filepath.Dir(filepath.Dir(file))
+	repo := filepath.Join(filepath.Dir(file), "..", "..") // cni/agent → repository root
 	bin := filepath.Join(t.TempDir(), "netprov")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/netprov")
 	cmd.Dir = repo
