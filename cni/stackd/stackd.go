@@ -133,7 +133,8 @@ func (d *daemon) buildProvider() (provider.Provider, string, error) {
 		}
 		copy(mac[:], hw)
 	}
-	ep, err := tap.New(tap.Config{Name: d.cfg.TAP, MTU: d.cfg.MTU, MAC: mac})
+	// With the virtio-net header TCP sends super-segments (see netprov run).
+	ep, err := tap.New(tap.Config{Name: d.cfg.TAP, MTU: d.cfg.MTU, MAC: mac, VnetHdr: true})
 	if err != nil {
 		return nil, "", fmt.Errorf("TAP %s: %w", d.cfg.TAP, err)
 	}
