@@ -210,6 +210,14 @@ func (s *Stack) FindRoute(nic int, local, remote netip.Addr) (*Route, error) {
 		}
 		if !local.IsValid() {
 			local = remote
+			if s.FindLocalNIC(remote) == nil {
+				// Inside lo's 127.0.0.1/8 but not assigned: the local
+				// route "local 127.0.0.0/8 dev lo src 127.0.0.1" gives
+				// the assigned address as the source.
+				if a, ok := lo.PrimaryAddress(remote); ok {
+					local = a
+				}
+			}
 		}
 		return s.makeRoute(lo, RouteEntry{}, local, remote, remote, RouteLocal)
 	}
@@ -224,6 +232,12 @@ func (s *Stack) FindRoute(nic int, local, remote netip.Addr) (*Route, error) {
 	if !ok || out == nil {
 		s.stats.IP.OutNoRoutes.Add(1)
 		return nil, unix.ENETUNREACH
+	}
+	if local.Is4() && local.IsLoopback() && !out.IsLoopback() {
+		// __mkroute_output: a loopback source never leaves through
+		// another device (connect from a socket bound to 127.0.0.1 to
+		// a peer on the network is EINVAL).
+		return nil, unix.EINVAL
 	}
 	var flags RouteFlags
 	if remote.IsMulticast() {

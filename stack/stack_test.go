@@ -318,3 +318,46 @@ func TestWriteSNMP(t *testing.T) {
 		}
 	}
 }
+
+// Semantics scenario c-source-address-chosen: an unbound socket connecting
+// to 127.0.0.5 gets 127.0.0.1 as its source, the prefsrc of the local
+// route "local 127.0.0.0/8 dev lo src 127.0.0.1" (the kernel prints
+// sockname=127.0.0.1:EPH peername=127.0.0.5:P0); an assigned address is
+// its own source, and an explicit source is kept.
+func TestLoopbackRangeSourceIsAssignedAddress(t *testing.T) {
+	s, _, nic, _ := newTestStack(t)
+	mustAdd(t, nic, "10.213.0.2/24")
+	for _, c := range []struct{ local, remote, want string }{
+		{"", "127.0.0.5", "127.0.0.1"},
+		{"", "127.0.0.1", "127.0.0.1"},
+		{"", "10.213.0.2", "10.213.0.2"},
+		{"127.0.0.1", "127.0.0.1", "127.0.0.1"},
+	} {
+		var local netip.Addr
+		if c.local != "" {
+			local = netip.MustParseAddr(c.local)
+		}
+		r, err := s.FindRoute(0, local, netip.MustParseAddr(c.remote))
+		if err != nil || !r.IsLocal() || r.LocalAddr.String() != c.want || r.RemoteAddr.String() != c.remote {
+			t.Errorf("FindRoute(%q, %s) = %+v, %v; want local route from %s", c.local, c.remote, r, err, c.want)
+		}
+	}
+}
+
+// Semantics scenario r-bound-to-loopback-cannot-reach-peer: a route from
+// a loopback source out of a non-loopback device is EINVAL
+// (__mkroute_output), so connect from a socket bound to 127.0.0.1 to a
+// peer on the network fails with EINVAL (the kernel prints
+// connect=EINVAL); without the bound source the route is fine.
+func TestLoopbackSourceCannotLeave(t *testing.T) {
+	s, _, nic, _ := newTestStack(t)
+	mustAdd(t, nic, "10.213.0.2/24")
+	peer := netip.MustParseAddr("10.213.0.9")
+	if _, err := s.FindRoute(0, netip.MustParseAddr("127.0.0.1"), peer); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("route from 127.0.0.1 to %v: err = %v, want EINVAL", peer, err)
+	}
+	r, err := s.FindRoute(0, netip.Addr{}, peer)
+	if err != nil || r.LocalAddr.String() != "10.213.0.2" {
+		t.Fatalf("route to %v = %+v, %v", peer, r, err)
+	}
+}

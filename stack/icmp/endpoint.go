@@ -35,6 +35,36 @@ type endpoint struct {
 	route     *stack.Route
 	sk        dgram.Socket
 	reuseAddr bool // also read by hashLocked under the table lock
+	// ancillary holds the IP-level flags ip_setsockopt keeps for every
+	// inet socket, ping's included (ping sets IP_RECVTTL and IP_RETOPTS).
+	ancillary ancillaryFlags
+}
+
+// ancillaryFlags are the boolean receive-ancillary-data options of
+// ip_setsockopt / ipv6_setsockopt, indexed by ancillaryIndex.
+type ancillaryFlags [8]bool
+
+// ancillaryIndex maps a SOL_IP or SOL_IPV6 flag option to its slot, or -1.
+func ancillaryIndex(level, name int) int {
+	switch {
+	case level == unix.SOL_IP && name == unix.IP_RECVTTL:
+		return 0
+	case level == unix.SOL_IP && name == unix.IP_RETOPTS:
+		return 1
+	case level == unix.SOL_IP && name == unix.IP_RECVOPTS:
+		return 2
+	case level == unix.SOL_IP && name == unix.IP_RECVTOS:
+		return 3
+	case level == unix.SOL_IP && name == unix.IP_PKTINFO:
+		return 4
+	case level == unix.SOL_IPV6 && name == unix.IPV6_RECVHOPLIMIT:
+		return 5
+	case level == unix.SOL_IPV6 && name == unix.IPV6_RECVTCLASS:
+		return 6
+	case level == unix.SOL_IPV6 && name == unix.IPV6_RECVPKTINFO:
+		return 7
+	}
+	return -1
 }
 
 var _ stack.Endpoint = (*endpoint)(nil)
@@ -440,8 +470,13 @@ func (e *endpoint) SetSockOpt(level, name int, val []byte) error {
 		if ok, err := e.sk.SetIPOpt(name, val); ok {
 			return err
 		}
-		if _, err := sockopt.IntOrByte(val); err != nil {
+		v, err := sockopt.IntOrByte(val)
+		if err != nil {
 			return err
+		}
+		if i := ancillaryIndex(level, name); i >= 0 {
+			e.ancillary[i] = v != 0
+			return nil
 		}
 		return unix.ENOPROTOOPT
 	case unix.SOL_IPV6:
@@ -451,8 +486,13 @@ func (e *endpoint) SetSockOpt(level, name int, val []byte) error {
 		if ok, err := e.sk.SetIPv6Opt(name, val); ok {
 			return err
 		}
-		if _, err := sockopt.Int(val); err != nil {
+		v, err := sockopt.Int(val)
+		if err != nil {
 			return err
+		}
+		if i := ancillaryIndex(level, name); i >= 0 {
+			e.ancillary[i] = v != 0
+			return nil
 		}
 		if name != unix.IPV6_V6ONLY {
 			return unix.ENOPROTOOPT
@@ -479,16 +519,26 @@ func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 		if n, ok := e.sk.GetIPOpt(name, buf); ok {
 			return n, nil
 		}
+		if i := ancillaryIndex(level, name); i >= 0 {
+			return sockopt.PutBool(buf, e.ancillary[i]), nil
+		}
 	case unix.SOL_IPV6:
 		if e.b.family != unix.AF_INET6 {
-			return 0, unix.ENOPROTOOPT
+			return 0, sockopt.UnknownGetLevel(e.b.family)
 		}
 		if n, ok := e.sk.GetIPv6Opt(name, buf); ok {
 			return n, nil
 		}
+		if i := ancillaryIndex(level, name); i >= 0 {
+			return sockopt.PutBool(buf, e.ancillary[i]), nil
+		}
 		if name == unix.IPV6_V6ONLY {
 			return sockopt.PutBool(buf, true), nil
 		}
+	default:
+		// ping_prot's getsockopt is ip_getsockopt (ipv6_getsockopt for
+		// ICMPv6): no level of its own.
+		return 0, sockopt.UnknownGetLevel(e.b.family)
 	}
 	return 0, unix.ENOPROTOOPT
 }

@@ -73,6 +73,12 @@ func (so *Socket) RecvMsg(ctx context.Context, p []byte, flags int) (RecvResult,
 		if err != nil {
 			return RecvResult{}, err
 		}
+		if timeo == 0 && res.Total == 0 && !res.From.IsValid() {
+			// Empty queue after SHUT_RD (a datagram, even an empty one,
+			// has a sender): only a blocking wait ends with 0
+			// (__skb_wait_for_more_packets); MSG_DONTWAIT is EAGAIN.
+			return RecvResult{}, unix.EAGAIN
+		}
 		r := RecvResult{N: res.N, From: res.From}
 		if res.Truncated {
 			r.Flags |= unix.MSG_TRUNC

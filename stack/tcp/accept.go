@@ -390,13 +390,15 @@ func (l *endpoint) createChild(req *request, s *segment) *endpoint {
 	if c.tsOK {
 		c.advmss -= 12
 	}
-	c.syncMSS()
-	c.initRcvMSS()
-	c.rcvSpace = min(int(c.rcvWnd), int(p.cfg.InitCwnd)*c.advmss)
-	// The window of the third ACK is scaled (spec 79).
+	// The window of the third ACK is scaled (spec 79); it is the largest
+	// window seen when the MSS is computed (tcp_create_openreq_child
+	// before tcp_sync_mss).
 	c.sndWnd = uint32(s.window) << c.sndWscale
 	c.sndWl1, c.sndWl2 = s.seq, s.ack
 	c.maxWindow = c.sndWnd
+	c.syncMSS()
+	c.initRcvMSS()
+	c.rcvSpace = min(int(c.rcvWnd), int(p.cfg.InitCwnd)*c.advmss)
 	c.setState(StateEstablished)
 	c.initSender()
 	if !req.sentAt.IsZero() && req.retrans == 0 {

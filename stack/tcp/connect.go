@@ -34,8 +34,12 @@ func (e *endpoint) Connect(addr netip.AddrPort) error {
 			return unix.EALREADY
 		}
 		if e.state == StateClose {
-			e.ss = ssUnconnected
-			if err := e.sockError(); err != 0 {
+			// sock_error in __inet_stream_connect: the error is taken
+			// and tcp_disconnect clears the shutdown flags, so poll
+			// then shows POLLOUT|POLLHUP only.
+			err := e.sockError()
+			e.disconnectLocked()
+			if err != 0 {
 				return err
 			}
 			return unix.ECONNABORTED
@@ -104,6 +108,7 @@ func (e *endpoint) startConnect(addr netip.AddrPort) error {
 		e.userBound = false
 	}
 	e.laddr, e.lport = src, port
+	e.keptName = netip.AddrPort{}
 
 	now := e.proto.clock.Now()
 	e.iss = seqnum.Value(e.proto.isn(src, raddr, port, e.rport, now))
@@ -224,8 +229,29 @@ func (e *endpoint) syncMSS() {
 	if e.tsOK {
 		m -= 12
 	}
-	e.mss = max(m, minMSS-12)
+	m = max(m, minMSS-12)
+	e.mss = e.boundToHalfWindow(m)
 	e.cw.MSS = uint32(e.mss)
+}
+
+// boundToHalfWindow is tcp_bound_to_half_wnd: a segment is at most half
+// the largest window the peer has offered (once that is above 536), so
+// that a small window still holds two segments. On loopback this makes
+// the MSS 32741 right after the handshake (the SYN-ACK offers 65483),
+// which TCP_MAXSEG and tcpi_snd_mss show.
+func (e *endpoint) boundToHalfWindow(size int) int {
+	cutoff := int(e.maxWindow)
+	if cutoff > mssDefault {
+		cutoff >>= 1
+	}
+	if cutoff > 0 && size > cutoff {
+		hdr := 20
+		if e.tsOK {
+			hdr += 12
+		}
+		return max(cutoff, 68-hdr)
+	}
+	return size
 }
 
 // mtuReduced applies a smaller path MTU (tcp_v4_mtu_reduced) and resends

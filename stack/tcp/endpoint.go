@@ -52,10 +52,18 @@ type endpoint struct {
 
 	// Addresses, unmapped (wire form). laddr is unspecified for a wildcard
 	// bind; lport 0 when unbound.
-	laddr      netip.Addr
-	lport      uint16
-	raddr      netip.Addr
-	rport      uint16
+	laddr netip.Addr
+	lport uint16
+	raddr netip.Addr
+	rport uint16
+	// keptName is what getsockname shows once a connection that was not
+	// bound explicitly has ended and given its port back: Linux's
+	// inet_put_port clears inet_num but not inet_sport or the source
+	// address, so the old name stays visible (wire form).
+	keptName netip.AddrPort
+	// freebind is IP_FREEBIND: bind accepts an address the host does not
+	// have (inet_can_nonlocal_bind).
+	freebind   bool
 	userBound  bool // port chosen by bind() (SOCK_BINDPORT_LOCK)
 	addrBound  bool // address chosen by bind() (SOCK_BINDADDR_LOCK)
 	owner      *bindOwner
@@ -319,7 +327,7 @@ func (e *endpoint) bindLocked(addr netip.AddrPort) error {
 		o.wild6 = true
 		o.wild4 = !e.v6only
 	}
-	if !a.IsUnspecified() && !e.stack.IsLocalAddress(a) && !a.IsMulticast() {
+	if !a.IsUnspecified() && !e.freebind && !e.stack.IsLocalAddress(a) && !a.IsMulticast() {
 		return unix.EADDRNOTAVAIL
 	}
 	o.addr = a
@@ -329,6 +337,7 @@ func (e *endpoint) bindLocked(addr netip.AddrPort) error {
 	}
 	e.owner, e.ownerBound = o, true
 	e.laddr, e.lport = a, port
+	e.keptName = netip.AddrPort{}
 	e.addrBound = !a.IsUnspecified()
 	e.userBound = addr.Port() != 0
 	if !e.userBound {
@@ -345,6 +354,9 @@ func (e *endpoint) LocalAddress() netip.AddrPort {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	a := e.laddr
+	if e.lport == 0 && e.keptName.IsValid() {
+		return netip.AddrPortFrom(e.fromWire(e.keptName.Addr()), e.keptName.Port())
+	}
 	if !a.IsValid() {
 		a = e.unspecified()
 	} else if a.IsUnspecified() {
@@ -365,7 +377,9 @@ func (e *endpoint) RemoteAddress() (netip.AddrPort, error) {
 	if !e.raddr.IsValid() || e.state == StateListen {
 		return netip.AddrPort{}, unix.ENOTCONN
 	}
-	if e.state == StateClose && e.ss != ssConnected {
+	if st := e.userState(); st == StateClose {
+		// inet_getname: no peer name in CLOSE, even for a socket that
+		// was connected and then reset or moved to TIME_WAIT.
 		return netip.AddrPort{}, unix.ENOTCONN
 	}
 	if e.state == StateSynSent || e.state == StateSynRecv {
@@ -450,7 +464,13 @@ func (e *endpoint) readinessLocked() waiter.EventMask {
 		m |= waiter.EventIn | waiter.EventRdHUp
 	}
 	if e.state != StateSynSent && e.state != StateSynRecv {
-		if e.rcvBuf.n >= max(e.rcvlowat, 1) || (e.rcvBuf.n > 0 && e.done) {
+		target := max(e.rcvlowat, 1)
+		if e.urg != urgNone && e.urgSeq == e.copiedSeq && !e.oobInline() {
+			// tcp_poll: the urgent byte next in line is not stream
+			// data, so it alone does not make the socket readable.
+			target++
+		}
+		if e.rcvBuf.n >= target || (e.rcvBuf.n > 0 && e.done) {
 			m |= waiter.EventIn
 		}
 		if e.shutdown&sendShutdown == 0 {
@@ -693,6 +713,7 @@ func (e *endpoint) disconnectLocked() {
 		e.err = unix.ECONNRESET
 	}
 	e.setState(StateClose)
+	e.keptName = netip.AddrPort{}
 	e.err = 0
 	e.shutdown = 0
 	e.done = false

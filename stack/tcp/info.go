@@ -26,7 +26,7 @@ func (e *endpoint) fillTCPInfo(b []byte) {
 		}
 		return uint32(e.proto.clock.Now().Sub(t) / time.Millisecond)
 	}
-	b[0] = uint8(e.state)
+	b[0] = uint8(e.userState())
 	b[1] = uint8(e.ca)
 	b[2] = uint8(min(e.retransmits, 255))
 	b[3] = uint8(min(e.probesOut, 255))

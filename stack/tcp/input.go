@@ -165,7 +165,7 @@ func (e *endpoint) processAck(s *segment) bool {
 		e.sndUna = ack
 		e.sndWnd = uint32(s.window) << e.sndWscale
 		e.sndWl1, e.sndWl2 = s.seq, ack
-		e.maxWindow = max(e.maxWindow, e.sndWnd)
+		e.growMaxWindow(e.sndWnd)
 		e.stopRtx()
 		e.retransmits, e.backoff = 0, 0
 		e.finishConnect()
@@ -180,7 +180,7 @@ func (e *endpoint) processAck(s *segment) bool {
 		opened := e.sndWnd == 0 && nwin > 0
 		e.sndWnd = nwin
 		e.sndWl1, e.sndWl2 = s.seq, ack
-		e.maxWindow = max(e.maxWindow, nwin)
+		e.growMaxWindow(nwin)
 		if opened && e.rtxKind == timerProbe {
 			e.stopRtx()
 			e.backoff = 0
@@ -537,11 +537,14 @@ func (e *endpoint) synSentSegment(s *segment) {
 		if !s.has(flagSyn) {
 			return
 		}
+		// SYN-ACK windows are never scaled; the window is the largest
+		// seen when applyPeerSYN computes the MSS (tcp_ack runs before
+		// tcp_sync_mss in tcp_rcv_synsent_state_process).
+		e.sndWnd = uint32(s.window)
+		e.maxWindow = e.sndWnd
 		e.applyPeerSYN(s, now)
 		e.sndUna = s.ack
-		e.sndWnd = uint32(s.window) // SYN-ACK windows are never scaled
 		e.sndWl1, e.sndWl2 = s.seq, s.ack
-		e.maxWindow = e.sndWnd
 		if e.retransmits == 0 {
 			e.rttSample(now.Sub(e.retransStamp))
 		}
@@ -564,10 +567,10 @@ func (e *endpoint) synSentSegment(s *segment) {
 	}
 	if s.has(flagSyn) {
 		// Simultaneous open (spec 66), including connect to self.
-		e.applyPeerSYN(s, now)
 		e.sndWnd = uint32(s.window)
-		e.sndWl1 = s.seq
 		e.maxWindow = e.sndWnd
+		e.applyPeerSYN(s, now)
+		e.sndWl1 = s.seq
 		e.setState(StateSynRecv)
 		e.transmit(e.iss, 0, flagSyn|flagAck, false)
 		e.armRTO()
@@ -611,6 +614,15 @@ func (e *endpoint) applyPeerSYN(s *segment, now time.Time) {
 	}
 	e.syncMSS()
 	e.initRcvMSS()
+}
+
+// growMaxWindow records a window offer; a new largest one recomputes the
+// MSS, which is bounded by half of it (tcp_ack_update_window).
+func (e *endpoint) growMaxWindow(wnd uint32) {
+	if wnd > e.maxWindow {
+		e.maxWindow = wnd
+		e.syncMSS()
+	}
 }
 
 // initRcvMSS is tcp_initialize_rcv_mss: a conservative guess of the

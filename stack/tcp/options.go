@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netprov/netprov/stack/socket/sockopt"
 	"github.com/netprov/netprov/stack/tcp/cc"
 	"github.com/netprov/netprov/stack/waiter"
 )
@@ -246,7 +247,9 @@ func (e *endpoint) setIPOpt(name int, val []byte) error {
 		} else {
 			e.ttl = uint8(v)
 		}
-	case unix.IP_RECVERR, unix.IP_MTU_DISCOVER, unix.IP_FREEBIND, unix.IP_BIND_ADDRESS_NO_PORT:
+	case unix.IP_FREEBIND:
+		e.freebind = v != 0
+	case unix.IP_RECVERR, unix.IP_MTU_DISCOVER, unix.IP_BIND_ADDRESS_NO_PORT:
 	default:
 		return unix.ENOPROTOOPT
 	}
@@ -298,6 +301,8 @@ func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 		return e.getTCPOpt(name, buf)
 	case unix.SOL_IP:
 		switch name {
+		case unix.IP_FREEBIND:
+			return putInt(buf, b2i(e.freebind))
 		case unix.IP_TOS:
 			return putInt(buf, int(e.tos))
 		case unix.IP_TTL:
@@ -314,7 +319,7 @@ func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 		return 0, unix.ENOPROTOOPT
 	case unix.SOL_IPV6:
 		if e.family != unix.AF_INET6 {
-			return 0, unix.ENOPROTOOPT
+			return 0, sockopt.UnknownGetLevel(e.family)
 		}
 		switch name {
 		case unix.IPV6_V6ONLY:
@@ -329,7 +334,7 @@ func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 		}
 		return 0, unix.ENOPROTOOPT
 	}
-	return 0, unix.ENOPROTOOPT
+	return 0, sockopt.UnknownGetLevel(e.family)
 }
 
 func (e *endpoint) getSocketOpt(name int, buf []byte) (int, error) {

@@ -39,6 +39,18 @@ func (s State) String() string {
 	return "UNKNOWN"
 }
 
+// userState is the state the socket's owner sees (TCP_INFO, getpeername).
+// Linux moves a connection entering TIME_WAIT to a separate timewait
+// socket and closes the user's socket (tcp_time_wait ends in tcp_done),
+// so a socket still held by the application reads CLOSE; the endpoint
+// itself stays in TIME_WAIT to hold the 4-tuple and ACK old FINs.
+func (e *endpoint) userState() State {
+	if e.state == StateTimeWait {
+		return StateClose
+	}
+	return e.state
+}
+
 // synchronized reports whether the handshake has completed in this state.
 func (s State) synchronized() bool {
 	switch s {
@@ -131,6 +143,9 @@ func (e *endpoint) releaseLocked() {
 	}
 	t.mu.Unlock()
 	if !e.ownerBound {
+		if !e.orphan && e.lport != 0 && e.raddr.IsValid() {
+			e.keptName = netip.AddrPortFrom(e.laddr, e.lport)
+		}
 		e.lport = 0
 		if !e.addrBound {
 			e.laddr = netip.Addr{}

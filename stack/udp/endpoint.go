@@ -397,16 +397,28 @@ func (e *endpoint) Read(p []byte, o stack.ReadOptions) (stack.ReadResult, error)
 
 // Write implements stack.Endpoint (udp_sendmsg): one datagram per call.
 func (e *endpoint) Write(p []byte, o stack.WriteOptions) (int, error) {
-	if len(p) > 0xffff {
-		return 0, unix.EMSGSIZE
-	}
-	if o.OOB {
-		return 0, unix.EOPNOTSUPP
-	}
 	e.mu.Lock()
 	if e.sk.Closed {
 		e.mu.Unlock()
 		return 0, unix.EBADF
+	}
+	// inet_sendmsg binds an unbound socket to a port before udp_sendmsg
+	// checks anything, so even a send that fails (EDESTADDRREQ, EMSGSIZE,
+	// ...) leaves the socket bound (semantics scenario u-edestaddrreq:
+	// sockname_after=0.0.0.0:EPH). A failed autobind is EAGAIN.
+	if e.b.local.Port() == 0 {
+		if err := e.autobindLocked(); err != nil {
+			e.mu.Unlock()
+			return 0, unix.EAGAIN
+		}
+	}
+	if len(p) > 0xffff {
+		e.mu.Unlock()
+		return 0, unix.EMSGSIZE
+	}
+	if o.OOB {
+		e.mu.Unlock()
+		return 0, unix.EOPNOTSUPP
 	}
 	var dst netip.AddrPort
 	var r *stack.Route
@@ -559,7 +571,9 @@ func (e *endpoint) LocalAddress() netip.AddrPort {
 func (e *endpoint) RemoteAddress() (netip.AddrPort, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.b.connected {
+	if !e.b.connected || e.b.remote.Port() == 0 {
+		// inet_getname: no peer name without a destination port, even
+		// after a successful connect to port 0.
 		return netip.AddrPort{}, unix.ENOTCONN
 	}
 	return e.b.remote, nil

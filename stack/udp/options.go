@@ -256,7 +256,7 @@ func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 		}
 	case unix.SOL_IPV6:
 		if e.b.family != unix.AF_INET6 {
-			return 0, unix.ENOPROTOOPT
+			return 0, sockopt.UnknownGetLevel(e.b.family)
 		}
 		if n, ok := e.sk.GetIPv6Opt(name, buf); ok {
 			return n, nil
@@ -282,6 +282,10 @@ func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 			}
 			return sockopt.PutInt(buf, e.route.MTU), nil
 		}
+	case unix.SOL_UDP:
+		// udp_lib_getsockopt: an option UDP does not have.
+	default:
+		return 0, sockopt.UnknownGetLevel(e.b.family)
 	}
 	return 0, unix.ENOPROTOOPT
 }

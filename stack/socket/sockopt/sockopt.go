@@ -188,3 +188,16 @@ func (g *Generic) Get(name int, buf []byte) (n int, ok bool) {
 	}
 	return 0, false
 }
+
+// UnknownGetLevel is the getsockopt error for a level the protocol does
+// not handle. An AF_INET socket ends in do_ip_getsockopt, which answers
+// any level but SOL_IP with EOPNOTSUPP (so SOL_TCP on UDP, SOL_IPV6 on an
+// IPv4 socket and made-up levels all give EOPNOTSUPP); an AF_INET6 socket
+// ends in ipv6_getsockopt, which answers ENOPROTOOPT. setsockopt differs:
+// ip_setsockopt answers ENOPROTOOPT for a foreign level on both families.
+func UnknownGetLevel(family int) error {
+	if family == unix.AF_INET {
+		return unix.EOPNOTSUPP
+	}
+	return unix.ENOPROTOOPT
+}
