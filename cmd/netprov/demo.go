@@ -36,14 +36,21 @@ type demo struct {
 	sockets []any
 	// cleanups run, last first, before the topology is removed.
 	cleanups []func()
+	// netprov is the binary step (f) runs `netprov run` with.
+	netprov string
 }
 
 func runDemo(ctx context.Context, args []string) error {
-	return demoMain(ctx, args, os.Stdout)
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the netprov binary: %w", err)
+	}
+	return demoMain(ctx, args, os.Stdout, self)
 }
 
-// demoMain is `netprov demo ARGS` printing its narrative to out.
-func demoMain(ctx context.Context, args []string, out io.Writer) error {
+// demoMain is `netprov demo ARGS` printing its narrative to out; netprov is
+// the binary whose `run` command step (f) uses.
+func demoMain(ctx context.Context, args []string, out io.Writer, netprov string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	bulkMiB := fs.Int("bulk", 64, "MiB to move in each direction in the bulk transfer")
 	fs.SetOutput(os.Stderr)
@@ -96,7 +103,7 @@ func demoMain(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "   netprov:     userspace stack in this process (pid %d) on %s of namespace %s via AF_PACKET (+vnet header),\n", os.Getpid(), topo.stackDev, topo.stackNS)
 	fmt.Fprintf(out, "                with %v and %v; the kernel there has no address on it\n", demoStackV4, demoStackV6)
 
-	d := &demo{topo: topo, out: out, bulkSize: *bulkMiB << 20}
+	d := &demo{topo: topo, out: out, bulkSize: *bulkMiB << 20, netprov: netprov}
 	defer func() {
 		for i := len(d.cleanups) - 1; i >= 0; i-- {
 			d.cleanups[i]()
@@ -111,6 +118,7 @@ func demoMain(ctx context.Context, args []string, out io.Writer) error {
 		{"(c) kernel ping -> userspace stack", d.pingStack},
 		{"(d) bulk transfer both ways", d.bulk},
 		{"(e) the stack's connections and counters", d.connections},
+		{"(f) an unmodified curl under `netprov run` -> kernel python3 http.server", d.runCurl},
 	}
 	for _, s := range steps {
 		fmt.Fprintf(out, "\n== %s\n", s.title)
@@ -121,7 +129,7 @@ func demoMain(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("%s: %w", s.title, err)
 		}
 	}
-	fmt.Fprintln(out, "\n== demo complete: every exchange above went through netprov's userspace stack")
+	fmt.Fprintln(out, "\n== demo complete: every exchange above went through netprov's userspace stacks")
 	return nil
 }
 

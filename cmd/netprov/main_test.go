@@ -53,7 +53,7 @@ func TestVersionNamesGoAndPlatform(t *testing.T) {
 
 func TestDemoRejectsBadArguments(t *testing.T) {
 	for _, args := range [][]string{{"extra"}, {"-bulk", "0"}, {"-nosuchflag"}} {
-		err := demoMain(context.Background(), args, &bytes.Buffer{})
+		err := demoMain(context.Background(), args, &bytes.Buffer{}, "")
 		if !errors.As(err, new(usageError)) {
 			t.Errorf("demo %q = %v, want a usageError", args, err)
 		}
@@ -64,7 +64,7 @@ func TestDemoNeedsRoot(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("runs as root: the not-root refusal cannot be observed")
 	}
-	err := demoMain(context.Background(), nil, &bytes.Buffer{})
+	err := demoMain(context.Background(), nil, &bytes.Buffer{}, "")
 	if err == nil || !strings.Contains(err.Error(), "needs root") {
 		t.Fatalf("demo as non-root = %v, want a clear needs-root error", err)
 	}
@@ -83,7 +83,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	if err := demoMain(context.Background(), []string{"-bulk", "4"}, &out); err != nil {
+	if err := demoMain(context.Background(), []string{"-bulk", "4"}, &out, buildNetprov(t)); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	text := out.String()
@@ -101,6 +101,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		"ESTAB",
 		"LISTEN",
 		"ActiveOpens",
+		"curl runs in its own network namespace with only lo",
 		"demo complete",
 		"teardown",
 	} {
