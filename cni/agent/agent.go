@@ -99,30 +99,8 @@ func Listen(path string) (*net.UnixListener, error) {
 // Serve accepts runtime connections on ln until ctx ends, then closes ln.
 // Passthrough containers keep being served until they exit or ctx ends.
 func (a *Agent) Serve(ctx context.Context, ln *net.UnixListener) error {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		c, err := ln.AcceptUnix()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			a.log.Warn("agent: accept", "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.serveConn(ctx, c)
-		}()
-	}
+	control.AcceptLoop(ctx, ln, a.log, "agent", func(c *net.UnixConn) { a.serveConn(ctx, c) })
+	return nil
 }
 
 // serveConn handles one runtime connection. It never panics the agent:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/netprov/netprov/cni/control"
 	"net"
 	"time"
 
@@ -58,7 +59,7 @@ func readState(c *net.UnixConn) (*ContainerProcessState, []int, error) {
 	for {
 		n, oobn, _, _, err := c.ReadMsgUnix(chunk, oob)
 		if oobn > 0 {
-			fds = append(fds, parseRights(oob[:oobn])...)
+			fds = append(fds, control.ParseRights(oob[:oobn])...)
 		}
 		buf = append(buf, chunk[:n]...)
 		if len(bytes.TrimSpace(buf)) > 0 && json.Valid(buf) {
@@ -81,20 +82,6 @@ func readState(c *net.UnixConn) (*ContainerProcessState, []int, error) {
 			return nil, fds, fmt.Errorf("state: longer than %d bytes", maxStateSize)
 		}
 	}
-}
-
-func parseRights(oob []byte) []int {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil
-	}
-	var fds []int
-	for _, m := range msgs {
-		if f, err := unix.ParseUnixRights(&m); err == nil {
-			fds = append(fds, f...)
-		}
-	}
-	return fds
 }
 
 // seccompFD picks the notification fd out of fds by its name in st.FDs

@@ -38,6 +38,18 @@ func Serve(ctx context.Context, ln *net.UnixListener, h Handler, log *slog.Logge
 	if log == nil {
 		log = slog.Default()
 	}
+	AcceptLoop(ctx, ln, log, "control", func(c *net.UnixConn) {
+		defer c.Close()
+		serveConn(c, h, log)
+	})
+	return nil
+}
+
+// AcceptLoop hands every connection accepted on ln to serve, each in its
+// own goroutine, until ctx ends; it then closes ln and waits for the
+// serve calls in progress. Accept errors other than closing are logged
+// (prefixed with name) and retried after a short pause.
+func AcceptLoop(ctx context.Context, ln *net.UnixListener, log *slog.Logger, name string, serve func(*net.UnixConn)) {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var wg sync.WaitGroup
@@ -45,16 +57,13 @@ func Serve(ctx context.Context, ln *net.UnixListener, h Handler, log *slog.Logge
 	for {
 		c, err := ln.AcceptUnix()
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			log.Warn("control: accept", "err", err)
+			log.Warn(name+": accept", "err", err)
 			select {
 			case <-ctx.Done():
-				return nil
+				return
 			case <-time.After(100 * time.Millisecond):
 			}
 			continue
@@ -62,8 +71,7 @@ func Serve(ctx context.Context, ln *net.UnixListener, h Handler, log *slog.Logge
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer c.Close()
-			serveConn(c, h, log)
+			serve(c)
 		}()
 	}
 }
@@ -177,7 +185,7 @@ func readRequest(c *net.UnixConn) (Request, int, error) {
 	for {
 		n, oobn, _, _, err := c.ReadMsgUnix(chunk, oob)
 		if oobn > 0 {
-			for _, f := range parseRights(oob[:oobn]) {
+			for _, f := range ParseRights(oob[:oobn]) {
 				if fd < 0 {
 					fd = f
 				} else {
@@ -204,7 +212,8 @@ func readRequest(c *net.UnixConn) (Request, int, error) {
 	}
 }
 
-func parseRights(oob []byte) []int {
+// ParseRights returns the fds of the SCM_RIGHTS messages in oob.
+func ParseRights(oob []byte) []int {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return nil
