@@ -110,7 +110,21 @@ func (c *call) connect(e *entry, fd int) error {
 	}
 	ctx, cancel := c.blocking()
 	defer cancel()
-	return e.sock.Connect(ctx, sa, c.nonblocking(fd))
+	err = e.sock.Connect(ctx, sa, c.nonblocking(fd))
+	switch {
+	case err == nil && c.s.l.IDValid(c.n.ID) != nil:
+		// The handshake completed for a call whose target was
+		// interrupted meanwhile (its wait ended with ERESTARTSYS): on
+		// Linux the socket stays SS_CONNECTING until a connect call
+		// sees the result, so the restarted (or repeated) connect
+		// returns 0, not EISCONN.
+		e.connectUndelivered.Store(true)
+	case err == nil:
+		e.connectUndelivered.Store(false)
+	case errors.Is(err, unix.EISCONN) && e.connectUndelivered.Swap(false):
+		return nil
+	}
+	return err
 }
 
 // sockaddrArg reads the (address, length) argument pair; a non-NULL
@@ -196,7 +210,42 @@ func (c *call) setsockopt(e *entry) error {
 	if err := c.mem.read(optval, val); err != nil {
 		return err
 	}
-	return e.sock.SetSockOpt(level, name, val)
+	if err := e.sock.SetSockOpt(level, name, val); err != nil {
+		return err
+	}
+	if level == unix.SOL_SOCKET && isTimeoutOpt(name) && !e.sock.Passthrough() {
+		c.setOnTargetFd(c.intArg(0), level, name, val)
+	}
+	return nil
+}
+
+// isTimeoutOpt: SO_RCVTIMEO and SO_SNDTIMEO (both layouts) also rule the
+// native data path, so they must reach the conduit the target holds.
+func isTimeoutOpt(name int) bool {
+	switch name {
+	case unix.SO_RCVTIMEO, unix.SO_RCVTIMEO_NEW, unix.SO_SNDTIMEO, unix.SO_SNDTIMEO_NEW:
+		return true
+	}
+	return false
+}
+
+// setOnTargetFd applies a socket option to the file behind the target's
+// fd itself (the conduit's target end), through a copy taken with
+// pidfd_getfd: the provider may no longer hold that end (ReleaseConduit),
+// and a native recv/send on it must time out (and fail with EINTR on a
+// signal even under SA_RESTART, sock_intr_errno) as on the kernel socket.
+// AF_UNIX validates the value like every socket (sock_set_timeout), and
+// the provider accepted it already, so a failure here is only logged.
+func (c *call) setOnTargetFd(fd, level, name int, val []byte) {
+	tfd, err := targetFdCopy(c.n.PID, fd)
+	if err != nil {
+		c.s.log.Debug("socketshim: copy of target fd", "pid", c.n.PID, "fd", fd, "err", err)
+		return
+	}
+	defer unix.Close(tfd)
+	if err := unix.SetsockoptString(tfd, level, name, string(val)); err != nil {
+		c.s.log.Debug("socketshim: option on target fd", "pid", c.n.PID, "fd", fd, "name", name, "err", err)
+	}
 }
 
 func (c *call) getsockopt(e *entry) error {
@@ -209,7 +258,7 @@ func (c *call) getsockopt(e *entry) error {
 		return unix.EINVAL
 	}
 	buf := make([]byte, min(int(optlen), maxOptLen))
-	n, err := e.sock.GetSockOpt(level, name, buf)
+	n, err := c.getSockOpt(e, level, name, buf)
 	if err != nil {
 		return err
 	}
@@ -220,6 +269,29 @@ func (c *call) getsockopt(e *entry) error {
 		}
 	}
 	return writeInt32(c.mem, optlenPtr, int32(n))
+}
+
+// conduitErrorer is a provider socket whose SO_ERROR includes its
+// conduit's error, read and cleared on the target's own fd (which the
+// provider may no longer hold): netstack.Socket.
+type conduitErrorer interface {
+	SockErrorWithConduit(buf []byte, conduit int) (int, error)
+}
+
+// getSockOpt asks the provider; SO_ERROR of a conduit socket is read with
+// a copy of the target's fd, so an error the target already took with a
+// native read (a reset's ECONNRESET) is not reported again.
+func (c *call) getSockOpt(e *entry, level, name int, buf []byte) (int, error) {
+	ce, ok := e.sock.(conduitErrorer)
+	if !ok || level != unix.SOL_SOCKET || name != unix.SO_ERROR || e.sock.Passthrough() {
+		return e.sock.GetSockOpt(level, name, buf)
+	}
+	tfd, err := targetFdCopy(c.n.PID, c.intArg(0))
+	if err != nil {
+		return e.sock.GetSockOpt(level, name, buf)
+	}
+	defer unix.Close(tfd)
+	return ce.SockErrorWithConduit(buf, tfd)
 }
 
 // shutdown on a connected stream socket runs on the conduit itself (the

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -282,5 +283,33 @@ func TestProcParsers(t *testing.T) {
 	flags, err := fdStatusFlags(uint32(unix.Getpid()), fd)
 	if err != nil || flags&unix.O_NONBLOCK == 0 {
 		t.Errorf("fdStatusFlags = %o, %v; want O_NONBLOCK", flags, err)
+	}
+}
+
+// TestSignalPendingParser: a pending signal counts unless blocked; a
+// process-directed one only in a single-threaded process (in a
+// multi-threaded one the kernel may have woken another thread).
+func TestSignalPendingParser(t *testing.T) {
+	status := func(threads int, sigPnd, shdPnd, sigBlk string) []byte {
+		return []byte(fmt.Sprintf("Name:\tprobe\nThreads:\t%d\nSigQ:\t1/100\nSigPnd:\t%s\nShdPnd:\t%s\nSigBlk:\t%s\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000002000\n",
+			threads, sigPnd, shdPnd, sigBlk))
+	}
+	const none, alrm, usr1 = "0000000000000000", "0000000000002000", "0000000000000200"
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"nothing", status(1, none, none, none), false},
+		{"thread signal", status(4, usr1, none, none), true},
+		{"thread signal blocked", status(4, usr1, none, usr1), false},
+		{"shared, single thread", status(1, none, alrm, none), true},
+		{"shared, blocked", status(1, none, alrm, alrm), false},
+		{"shared, many threads", status(3, none, alrm, none), false},
+		{"garbage", []byte("SigPnd:\tzz\n"), false},
+	} {
+		if got := parseSignalPending(c.b); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -27,6 +27,33 @@
 // because the target went away (an accepted connection, a received
 // datagram) are kept and given to the next call on the same socket.
 //
+// Killable waits. With seccomp.InstallWaitKillableRecv (what `netprov
+// run` installs; SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, Linux 5.19+) the
+// target's wait turns killable once the Server has received the
+// notification: a signal arriving while a call is served no longer ends
+// it, so calls that never block on Linux (setsockopt, a non-blocking
+// recvmsg) are not failed with EINTR or restarted behind the program's
+// back. Blocking calls still need interrupting: while one waits, the
+// Server also polls /proc/<tid>/status and, once a signal the thread does
+// not block is pending for it (signalPending), cancels the provider call
+// and answers ERESTARTSYS (the provider's sock_intr_errno: EINTR instead
+// when a timeout is set). The signal is pending, so the kernel's signal
+// code translates the answer exactly as for a native call: restart under
+// SA_RESTART or after a stop, EINTR otherwise. A process-directed signal
+// in a multi-threaded process does not count (the kernel may have given
+// it to another thread, and an ERESTARTSYS answer to a thread without
+// TIF_SIGPENDING would reach the program as errno 512); the call then
+// stays blocked, as on Linux when another thread takes the signal. A
+// connect that completed for a call interrupted meanwhile makes the next
+// connect on the socket return 0 instead of EISCONN (SS_CONNECTING).
+// Until the Server has received a notification the wait stays
+// interruptible, so a signal in that window (the supervisor's wake-up
+// latency) still fails or restarts a call that never blocks on Linux;
+// killable waits roughly halve such EINTRs (TestRunServedCallsInterrupted-
+// LikeLinux in cmd/netprov logs the count). Closing the window needs a
+// faster receive: a thread blocked in SECCOMP_IOCTL_NOTIF_RECV with
+// SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP instead of the runtime poller.
+//
 // Closing is not trapped: the provider sees the target's last close of the
 // conduit as EOF/HUP on its own end.
 package socketshim

@@ -75,7 +75,7 @@ func (c *call) ioctl(e *entry) (int64, error) {
 	req, argp := uint32(c.arg(1)), c.arg(2)
 	switch {
 	case req == reqFIONREAD || req == reqSIOCOUTQ || req == reqSIOCATMARK || req == reqSIOCOUTQNSD:
-		v, err := e.sock.Ioctl(uint(req))
+		v, err := c.sockIoctl(e, req)
 		if err != nil {
 			return 0, err
 		}
@@ -217,4 +217,27 @@ func socketInNetns(nsPath string) (int, error) {
 	}()
 	r := <-ch
 	return r.fd, r.err
+}
+
+// conduitIoctler is a provider socket whose queue ioctls count its
+// conduit, looked at on the target's own fd (which the provider may no
+// longer hold): netstack.Socket.
+type conduitIoctler interface {
+	IoctlWithConduit(req uint, conduit int) (int, error)
+}
+
+// sockIoctl asks the provider; FIONREAD of a conduit socket is answered
+// with a copy of the target's fd, so the bytes already in the target
+// end's queue are counted after the provider released its copy.
+func (c *call) sockIoctl(e *entry, req uint32) (int, error) {
+	ci, ok := e.sock.(conduitIoctler)
+	if !ok || req != reqFIONREAD || e.sock.Passthrough() {
+		return e.sock.Ioctl(uint(req))
+	}
+	tfd, err := targetFdCopy(c.n.PID, c.intArg(0))
+	if err != nil {
+		return e.sock.Ioctl(uint(req))
+	}
+	defer unix.Close(tfd)
+	return ci.IoctlWithConduit(uint(req), tfd)
 }

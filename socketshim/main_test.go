@@ -26,6 +26,9 @@ const (
 	testRoleEnv     = "NETPROV_SHIM_TEST_ROLE"
 	testScenarioEnv = "NETPROV_SHIM_TEST_SCENARIO"
 	testBound       = 20 * time.Second
+	// testKillableEnv makes the stage install the filter with killable
+	// waits (seccomp.InstallWaitKillableRecv), as `netprov run` does.
+	testKillableEnv = "NETPROV_SHIM_TEST_KILLABLE"
 )
 
 func TestMain(m *testing.M) {
@@ -58,7 +61,11 @@ func runStage() {
 		os.Exit(2)
 	}
 	env := append(withoutEnv(os.Environ(), testRoleEnv), testRoleEnv+"=target")
-	err = seccomp.RunStage(seccomp.StageConfig{Program: prog, Path: self, Argv: []string{self}, Env: env})
+	var flags seccomp.InstallFlags
+	if os.Getenv(testKillableEnv) != "" {
+		flags |= seccomp.InstallWaitKillableRecv
+	}
+	err = seccomp.RunStage(seccomp.StageConfig{Program: prog, Flags: flags, Path: self, Argv: []string{self}, Env: env})
 	fmt.Fprintln(os.Stderr, "stage:", err)
 	os.Exit(3)
 }

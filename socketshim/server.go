@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -126,6 +127,9 @@ type call struct {
 	n   *seccomp.Notif
 	mem notifMemory
 	ctx context.Context // the Server's; see blocking
+	// signalled: blocking cancelled the call because a signal is pending
+	// for the target thread (killable waits, see signalPending).
+	signalled atomic.Bool
 }
 
 func (c *call) arg(i int) uint64 { return c.n.Data.Args[i] }
@@ -145,6 +149,11 @@ func (c *call) blocking() (context.Context, context.CancelFunc) {
 				return
 			case <-t.C:
 				if c.s.l.IDValid(c.n.ID) != nil {
+					cancel()
+					return
+				}
+				if signalPending(c.n.PID) {
+					c.signalled.Store(true)
 					cancel()
 					return
 				}
@@ -173,6 +182,16 @@ func (s *Server) handle(ctx context.Context, n *seccomp.Notif) {
 		err = c.socket()
 	} else {
 		val, err = c.onSocket()
+	}
+	if c.signalled.Load() && errors.Is(err, socket.ERESTARTSYS) {
+		// A signal is pending for the target thread, which waits
+		// killably: ERESTARTSYS makes the kernel's signal code restart
+		// the call (SA_RESTART, or a stop) or fail it with EINTR, as for
+		// a native blocking call.
+		if serr := s.l.Respond(n.ID, 0, socket.ERESTARTSYS); serr != nil && !errors.Is(serr, seccomp.ErrTargetGone) {
+			s.log.Debug("socketshim: answer", "syscall", n.Data.Nr, "pid", n.PID, "err", serr)
+		}
+		return
 	}
 	s.finish(n, val, err)
 }

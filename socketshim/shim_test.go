@@ -26,6 +26,16 @@ func TestSigpipe(t *testing.T) { compareWithOracle(t, "sigpipe") }
 // blocking accept restarts it; the connection arriving later is accepted.
 func TestAcceptInterrupted(t *testing.T) { compareWithOracle(t, "intr") }
 
+// TestAcceptInterruptedKillable: with killable waits (as `netprov run`
+// installs the filter) a signal no longer ends the target's wait by
+// itself; the Server sees it pending (signalPending) and answers the
+// blocked accept ERESTARTSYS, so the handler runs and the accept restarts
+// (SA_RESTART) exactly as on Linux.
+func TestAcceptInterruptedKillable(t *testing.T) {
+	t.Setenv(testKillableEnv, "1")
+	compareWithOracle(t, "intr")
+}
+
 // TestIOURingRefused: io_uring_setup fails with ENOSYS under the filter.
 func TestIOURingRefused(t *testing.T) {
 	requireRoot(t)

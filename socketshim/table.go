@@ -13,7 +13,11 @@ type entry struct {
 	sock                     provider.Socket
 	family, sotype, protocol int
 	released                 atomic.Bool // ReleaseConduit was called
-	added                    time.Time
+	// connectUndelivered: a connect completed (returned 0) after its
+	// target had been interrupted; the restarted connect, which the
+	// provider now answers EISCONN, gets the 0 instead (see call.connect).
+	connectUndelivered atomic.Bool
+	added              time.Time
 
 	mu sync.Mutex
 	// Results a call produced after its target had gone (a signal

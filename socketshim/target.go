@@ -102,3 +102,76 @@ func signalThread(tid uint32, sig unix.Signal) error {
 func procPath(tid uint32, dir string, fd int) string {
 	return "/proc/" + strconv.FormatUint(uint64(tid), 10) + "/" + dir + "/" + strconv.Itoa(fd)
 }
+
+// targetFdCopy returns a copy (pidfd_getfd) of fd of task tid: the same
+// open file description, so options set on it apply to the target's
+// socket. The caller closes it.
+func targetFdCopy(tid uint32, fd int) (int, error) {
+	tgid, err := tgidOf(tid)
+	if err != nil {
+		return -1, err
+	}
+	pidfd, err := unix.PidfdOpen(tgid, 0)
+	if err != nil {
+		return -1, fmt.Errorf("pidfd_open %d: %w", tgid, err)
+	}
+	defer unix.Close(pidfd)
+	nfd, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return -1, fmt.Errorf("pidfd_getfd %d/%d: %w", tgid, fd, err)
+	}
+	return nfd, nil
+}
+
+// signalPending reports whether a signal the thread does not block is
+// pending for task tid, from /proc/<tid>/status. With killable waits
+// (seccomp.InstallWaitKillableRecv) such a signal does not end the
+// target's wait for the answer, so the Server ends a blocking call itself
+// (answering ERESTARTSYS, which the kernel's signal code turns into a
+// restart or EINTR). A thread-directed signal (SigPnd) is the thread's; a
+// process-directed one (ShdPnd) is known to be this thread's only in a
+// single-threaded process: in a multi-threaded one the kernel may have
+// picked another thread (complete_signal), and an ERESTARTSYS answer
+// without TIF_SIGPENDING on this thread would reach the program as errno
+// 512, so such a signal leaves the call blocked, as it does on Linux when
+// another thread takes the signal.
+func signalPending(tid uint32) bool {
+	b, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(tid), 10) + "/status")
+	if err != nil {
+		return false
+	}
+	return parseSignalPending(b)
+}
+
+func parseSignalPending(b []byte) bool {
+	var thread, shared, blocked uint64
+	threads := 0
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		key, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		val = bytes.TrimSpace(val)
+		switch string(key) {
+		case "Threads":
+			threads, _ = strconv.Atoi(string(val))
+		case "SigPnd":
+			thread, _ = strconv.ParseUint(string(val), 16, 64)
+		case "ShdPnd":
+			shared, _ = strconv.ParseUint(string(val), 16, 64)
+		case "SigBlk":
+			blocked, _ = strconv.ParseUint(string(val), 16, 64)
+		}
+	}
+	pending := thread
+	if threads == 1 {
+		pending |= shared
+	}
+	return pending&^blocked != 0
+}

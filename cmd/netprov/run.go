@@ -43,6 +43,13 @@ type runOptions struct {
 	// hostNetns is where the bridge, TAP and NAT live ("" = ours). Tests
 	// point it at a namespace they made, never at the machine's own.
 	hostNetns string
+	// noDefaultRoute leaves the sandbox without a default route (only its
+	// subnet is reachable), like a namespace with an address and no
+	// gateway.
+	noDefaultRoute bool
+	// pingGroupRange is --ping-group-range: "" (every group), "inherit"
+	// (the namespace netprov runs in) or "LO HI".
+	pingGroupRange string
 }
 
 // publishSpec is one --publish HOSTPORT:PORT[/tcp|/udp].
@@ -72,6 +79,8 @@ func parseRunFlags(args []string) (*runOptions, []string, error) {
 	fs.Var(&dns, "dns", "DNS server for the sandbox's resolv.conf (repeatable)")
 	fs.Var(&publish, "publish", "HOSTPORT:PORT[/tcp|/udp] (repeatable)")
 	fs.BoolVar(&o.printConfig, "print-config", false, "print the sandbox's network configuration as JSON and exit")
+	fs.BoolVar(&o.noDefaultRoute, "no-default-route", false, "give the sandbox no default route (only its subnet is reachable)")
+	fs.StringVar(&o.pingGroupRange, "ping-group-range", "", `net.ipv4.ping_group_range of the stack: "LO HI", "inherit" (this namespace's) or empty for every group`)
 	fs.StringVar(&o.hostNetns, "host-netns", os.Getenv("NETPROV_HOST_NETNS"), "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -115,6 +124,13 @@ func parseRunFlags(args []string) (*runOptions, []string, error) {
 			return nil, nil, usageError{fmt.Sprintf("run: --publish %q: %v", p, err)}
 		}
 		o.publish = append(o.publish, ps)
+	}
+	switch o.pingGroupRange {
+	case "", "inherit":
+	default:
+		if _, err := parseGroupRange(o.pingGroupRange); err != nil {
+			return nil, nil, usageError{fmt.Sprintf("run: --ping-group-range %q: want \"LO HI\" or inherit", o.pingGroupRange)}
+		}
 	}
 	if o.mtu < 576 || o.mtu > 65535 {
 		return nil, nil, usageError{fmt.Sprintf("run: --mtu %d out of range 576..65535", o.mtu)}
@@ -173,6 +189,9 @@ type sandboxConfig struct {
 	Publish   []publishSpec `json:"publish,omitempty"`
 	Interface string        `json:"interface,omitempty"`
 	HostNetns string        `json:"host_netns,omitempty"` // provider host
+	// NoDefaultRoute: --no-default-route (Gateway is still the bridge's
+	// address, for NAT and --publish, but nothing routes through it).
+	NoDefaultRoute bool `json:"no_default_route,omitempty"`
 }
 
 type routeConfig struct {
@@ -205,17 +224,20 @@ func buildSandboxConfig(o *runOptions, addr netip.Addr) sandboxConfig {
 	c.Subnet = o.subnet.String()
 	c.Gateway = gw.String()
 	c.Address = netip.PrefixFrom(addr, o.subnet.Bits()).String()
-	c.Routes = []routeConfig{
-		{Dst: "0.0.0.0/0", Via: gw.String(), Dev: sandboxIface},
-		{Dst: o.subnet.String(), Dev: sandboxIface},
+	c.NoDefaultRoute = o.noDefaultRoute
+	if !o.noDefaultRoute {
+		c.Routes = append(c.Routes, routeConfig{Dst: "0.0.0.0/0", Via: gw.String(), Dev: sandboxIface})
 	}
+	c.Routes = append(c.Routes, routeConfig{Dst: o.subnet.String(), Dev: sandboxIface})
 	if o.ipv6Subnet.IsValid() {
 		gw6 := o.ipv6Subnet.Addr().Next()
 		c.Subnet6 = o.ipv6Subnet.String()
 		c.Gateway6 = gw6.String()
 		c.Address6 = netip.PrefixFrom(ipv6HostFor(o.ipv6Subnet, addr, o.subnet), o.ipv6Subnet.Bits()).String()
-		c.Routes = append(c.Routes, routeConfig{Dst: "::/0", Via: gw6.String(), Dev: sandboxIface},
-			routeConfig{Dst: o.ipv6Subnet.String(), Dev: sandboxIface})
+		if !o.noDefaultRoute {
+			c.Routes = append(c.Routes, routeConfig{Dst: "::/0", Via: gw6.String(), Dev: sandboxIface})
+		}
+		c.Routes = append(c.Routes, routeConfig{Dst: o.ipv6Subnet.String(), Dev: sandboxIface})
 	}
 	return c
 }
@@ -291,7 +313,7 @@ func (s *sandboxNet) close() {
 func setUpSandboxNet(ctx context.Context, o *runOptions, hn *hostNet) (*sandboxNet, error) {
 	switch o.provider {
 	case "none":
-		p, err := none.New()
+		p, err := none.NewWithOptions(readNamespaceSysctls(o.pingGroupRange).nodeOptions())
 		if err != nil {
 			return nil, fmt.Errorf("run: %w", err)
 		}
@@ -333,7 +355,8 @@ func setUpSandboxNet(ctx context.Context, o *runOptions, hn *hostNet) (*sandboxN
 		ep.Close()
 		return nil, err
 	}
-	n, err := node.New(node.Options{})
+	// The stack takes the sysctls of the namespace netprov runs in.
+	n, err := node.New(readNamespaceSysctls(o.pingGroupRange).nodeOptions())
 	if err != nil {
 		ep.Close()
 		return nil, fmt.Errorf("run: stack: %w", err)
@@ -347,11 +370,15 @@ func setUpSandboxNet(ctx context.Context, o *runOptions, hn *hostNet) (*sandboxN
 		ep.Close()
 		return nil, fmt.Errorf("run: stack NIC: %w", err)
 	}
-	if err := n.AddDefaultRoute(netip.MustParseAddr(cfg.Gateway)); err != nil {
-		n.Close()
-		return nil, fmt.Errorf("run: %w", err)
+	// Without a default route only the subnets (from the NIC's prefixes)
+	// are reachable.
+	if !cfg.NoDefaultRoute {
+		if err := n.AddDefaultRoute(netip.MustParseAddr(cfg.Gateway)); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("run: %w", err)
+		}
 	}
-	if cfg.Gateway6 != "" {
+	if cfg.Gateway6 != "" && !cfg.NoDefaultRoute {
 		if err := n.AddDefaultRoute(netip.MustParseAddr(cfg.Gateway6)); err != nil {
 			n.Close()
 			return nil, fmt.Errorf("run: %w", err)

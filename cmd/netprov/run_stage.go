@@ -48,7 +48,11 @@ func runStageMain(args []string) error {
 		return fmt.Errorf("run stage: %w", err)
 	}
 	env := withoutEnvVar(os.Environ(), stageConfigEnv)
-	return seccomp.RunStage(seccomp.StageConfig{Program: prog, Argv: args, Env: env})
+	// Killable waits: a signal arriving while the supervisor serves a
+	// call that never blocks on Linux (setsockopt, a non-blocking recvmsg)
+	// no longer fails it with EINTR; blocking calls are interrupted by the
+	// Server (see socketshim's package doc, "Interruption").
+	return seccomp.RunStage(seccomp.StageConfig{Program: prog, Flags: seccomp.InstallWaitKillableRecv, Argv: args, Env: env})
 }
 
 func withoutEnvVar(env []string, name string) []string {
@@ -78,13 +82,15 @@ func configureSandboxNetns(cfg *sandboxConfig) error {
 		cmds = append(cmds,
 			[]string{"addr", "add", cfg.Address, "dev", sandboxIface},
 			[]string{"link", "set", sandboxIface, "up"},
-			[]string{"route", "add", "default", "via", cfg.Gateway, "dev", sandboxIface, "onlink"},
 		)
+		if !cfg.NoDefaultRoute {
+			cmds = append(cmds, []string{"route", "add", "default", "via", cfg.Gateway, "dev", sandboxIface, "onlink"})
+		}
 		if cfg.Address6 != "" {
-			cmds = append(cmds,
-				[]string{"-6", "addr", "add", cfg.Address6, "dev", sandboxIface, "nodad"},
-				[]string{"-6", "route", "add", "default", "via", cfg.Gateway6, "dev", sandboxIface, "onlink"},
-			)
+			cmds = append(cmds, []string{"-6", "addr", "add", cfg.Address6, "dev", sandboxIface, "nodad"})
+			if !cfg.NoDefaultRoute {
+				cmds = append(cmds, []string{"-6", "route", "add", "default", "via", cfg.Gateway6, "dev", sandboxIface, "onlink"})
+			}
 		}
 	}
 	for _, c := range cmds {

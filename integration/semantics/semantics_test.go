@@ -53,23 +53,27 @@ func hostCommand(netprov string, tp *topology, narrow bool, probeArgv []string) 
 	return ns, append([]string{netprov, "run", "--provider", "host", "--host-netns", ns.Path(), "--"}, probeArgv...)
 }
 
-// noneCommand: loopback only (the r-* scenarios are left out).
+// noneCommand: loopback only (the r-* scenarios are left out). The stack
+// takes ping_group_range from the namespace, like the oracle's sockets.
 func noneCommand(netprov string, tp *topology, narrow bool, probeArgv []string) (*netns.NS, []string) {
 	ns := tp.sandbox
 	if narrow {
 		ns = tp.narrow
 	}
-	return ns, append([]string{netprov, "run", "--provider", "none", "--"}, probeArgv...)
+	return ns, append([]string{netprov, "run", "--provider", "none", "--ping-group-range", "inherit", "--"}, probeArgv...)
 }
 
-// netstackCommand: the userspace stack on a TAP bridged with the peer.
+// netstackCommand: the userspace stack on a TAP bridged with the peer,
+// without a default route, like the oracle's sandbox namespace (an address
+// on the peer's subnet and no gateway), with the namespace's
+// ping_group_range.
 func netstackCommand(netprov string, tp *topology, narrow bool, probeArgv []string) (*netns.NS, []string) {
 	ns, subnet, ip := tp.peer, peerSubnet, selfAddr
 	if narrow {
 		ns, subnet, ip = tp.narrow, narrowSubnet, narrowSelf
 	}
 	return ns, append([]string{netprov, "run", "--provider", "netstack", "--host-netns", ns.Path(),
-		"--bridge", bridgeName, "--subnet", subnet, "--ip", ip, "--"}, probeArgv...)
+		"--bridge", bridgeName, "--subnet", subnet, "--ip", ip, "--no-default-route", "--ping-group-range", "inherit", "--"}, probeArgv...)
 }
 
 // runners lists every way the probe runs; each is compared with the

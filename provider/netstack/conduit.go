@@ -115,6 +115,21 @@ func inq(fd int) int {
 	return v
 }
 
+// firstDatagramLen is the length of the first datagram queued on fd (a
+// SOCK_SEQPACKET end), read with MSG_PEEK|MSG_TRUNC; ok is false when none
+// is queued.
+func firstDatagramLen(fd int) (int, bool) {
+	var b [1]byte
+	n, err := recvRaw(fd, b[:], unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
+	if err != nil {
+		return 0, false
+	}
+	if n == 0 && pollMask(fd, unix.POLLRDHUP)&unix.POLLRDHUP != 0 {
+		return 0, false // EOF of a shut-down end, not an empty datagram
+	}
+	return n, true
+}
+
 // close closes both ends (idempotent through os.File).
 func (c *conduit) close() {
 	c.ours.Close()

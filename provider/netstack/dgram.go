@@ -25,6 +25,10 @@ type dgramState struct {
 
 	rmu     sync.Mutex // serialises RecvFrom
 	scratch []byte
+
+	// upDone is closed when dgramUp ends (the target end was shut down
+	// for writing, or closed, and every datagram before that was sent).
+	upDone chan struct{}
 }
 
 type dgramMeta struct {
@@ -38,7 +42,7 @@ type dgramMeta struct {
 const maxFIFO = 1 << 16
 
 func (s *Socket) startDgram() {
-	s.dgram = &dgramState{kick: make(chan struct{}, 1)}
+	s.dgram = &dgramState{kick: make(chan struct{}, 1), upDone: make(chan struct{})}
 	s.wg.Add(2)
 	go s.dgramUp()
 	go s.dgramDown()
@@ -49,6 +53,7 @@ func (s *Socket) startDgram() {
 // reach the target: its write already succeeded (see doc.go).
 func (s *Socket) dgramUp() {
 	defer s.wg.Done()
+	defer close(s.dgram.upDone)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -58,9 +63,10 @@ func (s *Socket) dgramUp() {
 			var m int16
 			withFd(s.c.ours, func(fd int) { m = pollMask(fd, unix.POLLIN|unix.POLLRDHUP) })
 			if m&(unix.POLLRDHUP|unix.POLLHUP) != 0 {
-				if m&unix.POLLHUP != 0 {
-					s.closeFromTarget()
-				}
+				// The target shut down writing (POLLHUP: both ways).
+				// It still holds the socket: the provider keeps its
+				// copy of a datagram conduit, so the target's close is
+				// the shim's Close, never seen here.
 				return
 			}
 			err = nil // a zero-length datagram

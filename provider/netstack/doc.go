@@ -71,14 +71,21 @@
 // remembered). From then on the provider sees the target's last close as
 // EOF and POLLHUP on its end and closes the stack socket itself: FIN, or
 // RST if the target left unread data (unix_release_sock reports that as
-// ECONNRESET on our end). Resets, half-close and SO_ERROR keep working
-// without the copy. What is lost: RecvFrom on the stream (the shim should
-// let recvfrom/recvmsg on stream sockets run natively: the AF_UNIX
-// conduit returns no address, like TCP), SO_RCVTIMEO/SO_SNDTIMEO set
-// later no longer reach the conduit, SIOCINQ no longer counts the bytes
-// in the target end, and after a reset SO_ERROR then read returns
-// ECONNRESET again (the conduit's error cannot be cleared). Listeners and
-// datagram sockets ignore ReleaseConduit: the shim must Close them.
+// ECONNRESET on our end). A target that shut down both directions shows
+// the same POLLHUP on our end as a closed one; sock_diag tells them apart
+// (the peer inode of a released end reads 0, see targetReleased), so the
+// socket stays open, as a shut-down TCP socket does, until the target
+// closes it. Resets, half-close and SO_ERROR keep working without the
+// copy. What is lost: RecvFrom on the stream (the shim should let
+// recvfrom/recvmsg on stream sockets run natively: the AF_UNIX conduit
+// returns no address, like TCP), and the provider's own access to the
+// target end. The shim makes up for the rest with a copy of the target's
+// fd (pidfd_getfd): it sets SO_RCVTIMEO/SO_SNDTIMEO on it, and passes it
+// to SockErrorWithConduit (SO_ERROR clears the conduit's error, so a
+// reset's ECONNRESET is reported once, by read or by SO_ERROR) and
+// IoctlWithConduit (SIOCINQ counts the bytes in the target end).
+// Listeners and datagram sockets ignore ReleaseConduit: the shim must
+// Close them.
 //
 // # Known differences from Linux
 //
@@ -88,9 +95,11 @@
 //   - write(2) as the first call after a peer RST returns EPIPE with
 //     SIGPIPE (Linux returns the pending ECONNRESET without a signal, and
 //     EPIPE only on the next write). read then write matches exactly.
-//   - A fresh listener's or connecting socket's fd is not writable, and a
-//     blocking write on it waits (Linux fails it with EPIPE on a listener;
-//     while connecting it waits too).
+//   - A connecting socket's fd is not writable, and a blocking write on
+//     it waits (as on Linux). A listener's is not writable either, and a
+//     write fails with EPIPE (our end stopped reading: the target end
+//     has SEND_SHUTDOWN), but a read returns EAGAIN or the readiness
+//     token byte (Linux: ENOTCONN).
 //   - A fresh, unconnected stream socket's fd is writable and accepts
 //     bytes (Linux: POLLOUT|POLLHUP and EPIPE on write); bytes written
 //     before connect are discarded when the connect starts.
@@ -104,7 +113,18 @@
 //     connected UDP sockets (ECONNREFUSED on the next recv) do not reach
 //     the target either.
 //   - FIONREAD/SIOCOUTQ (Ioctl) add the conduit's queues to the stack's;
-//     the bytes in flight in a pump buffer are not counted.
+//     FIONREAD counts the bytes in flight in the stack→conduit pump,
+//     SIOCOUTQ not those in the conduit→stack one.
+//   - Datagram sockets: FIONREAD is the next datagram's size (peeked
+//     with MSG_TRUNC on the target end); shutdown(SHUT_WR) first waits
+//     (bounded) until the pump sent every datagram written before it.
+//     After shutdown(SHUT_RD) a MSG_DONTWAIT recv returns 0 (Linux UDP:
+//     EAGAIN; a blocking one returns 0 on both).
+//   - Stream poll masks AF_UNIX cannot show: a fresh or refused socket's
+//     POLLOUT|POLLHUP (the conduit gives POLLIN|POLLRDHUP with POLLHUP);
+//     an RST after the peer's FIN is not reflected (the stack→conduit
+//     pump ended at the FIN, and a conduit reset would turn the EOF the
+//     target reads into ECONNRESET).
 //   - RecvFrom pairs a datagram with its source by length and hash: two
 //     identical datagrams from different sources, one consumed with
 //     read(2), may be attributed to the wrong source. Concurrent reads of
@@ -113,5 +133,6 @@
 //     the conduit's size beyond the TCP send buffer, and SO_SNDBUF and
 //     SO_RCVBUF values do not limit the conduit.
 //   - SO_RCVTIMEO/SO_SNDTIMEO are applied to the conduit (native reads
-//     and writes time out), but are rounded by AF_UNIX, not by TCP.
+//     and writes time out, and fail with EINTR on a signal even under
+//     SA_RESTART, sock_intr_errno), but are rounded by AF_UNIX, not TCP.
 package netstack

@@ -41,9 +41,15 @@ func (s *Socket) listener() *listenState {
 	return s.lst
 }
 
-// startListening runs with s.mu held.
+// startListening runs with s.mu held. Besides the filler (no POLLOUT),
+// our end stops reading: the target end gets SEND_SHUTDOWN, so its
+// writes fail with EPIPE (and SIGPIPE without MSG_NOSIGNAL) at once, as
+// tcp_sendmsg fails them on a listener, instead of blocking for ever on
+// the full buffer. Poll is unchanged: POLLHUP and POLLRDHUP need the
+// target end's own receive side shut down.
 func (s *Socket) startListening() {
 	s.filler = s.c.fill()
+	withFd(s.c.ours, func(fd int) { _ = unix.Shutdown(fd, unix.SHUT_RD) })
 	s.phase = phaseListening
 	s.lst = &listenState{kick: make(chan struct{}, 1)}
 	s.wg.Add(1)

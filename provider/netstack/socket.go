@@ -60,6 +60,14 @@ type Socket struct {
 	dgram *dgramState  // datagram sockets
 
 	closeOnce sync.Once
+
+	// downInFlight counts the bytes pumpDown read from the stack and has
+	// not yet written to the conduit (SIOCINQ counts them). downMu makes
+	// a write to the conduit and the matching decrement one step for
+	// ioctlInq, which reads the count and the target end's queue under
+	// it, so no byte is counted twice.
+	downMu       sync.Mutex
+	downInFlight int
 }
 
 var _ provider.Socket = (*Socket)(nil)
@@ -148,30 +156,45 @@ func (s *Socket) SetSockOpt(level, name int, val []byte) error {
 // stack); reading it clears both, as reading SO_ERROR clears sk_err.
 func (s *Socket) GetSockOpt(level, name int, buf []byte) (int, error) {
 	if level == unix.SOL_SOCKET && name == unix.SO_ERROR {
-		n, err := s.so.GetSockOpt(level, name, buf)
-		if err != nil {
-			return n, err
-		}
 		var conduitErr unix.Errno
 		held := withFd(s.c.target, func(fd int) { conduitErr = sockError(fd) })
-		s.mu.Lock()
-		pending := s.pendingErr
-		s.pendingErr = 0
-		s.mu.Unlock()
-		if held && conduitErr == 0 {
-			pending = 0 // the target took the error with a read already
-		}
-		if pending != 0 {
-			conduitErr = pending
-		}
-		if n >= 4 && buf[0]|buf[1]|buf[2]|buf[3] == 0 && conduitErr != 0 {
-			var b [4]byte
-			putInt(b[:], int(conduitErr))
-			return copy(buf, b[:]), nil
-		}
-		return n, nil
+		return s.soError(buf, conduitErr, held)
 	}
 	return s.so.GetSockOpt(level, name, buf)
+}
+
+// SockErrorWithConduit is GetSockOpt(SOL_SOCKET, SO_ERROR) for a caller
+// that holds the target's fd itself (the shim, through pidfd_getfd): the
+// conduit's error is read and cleared on it, which also works once the
+// provider released its own copy (ReleaseConduit). So a target that read
+// a reset's ECONNRESET natively then finds SO_ERROR 0, as on Linux.
+func (s *Socket) SockErrorWithConduit(buf []byte, conduit int) (int, error) {
+	return s.soError(buf, sockError(conduit), true)
+}
+
+// soError merges the stack's pending error with the conduit's (read and
+// cleared by the caller; held: the caller could look at the conduit).
+func (s *Socket) soError(buf []byte, conduitErr unix.Errno, held bool) (int, error) {
+	n, err := s.so.GetSockOpt(unix.SOL_SOCKET, unix.SO_ERROR, buf)
+	if err != nil {
+		return n, err
+	}
+	s.mu.Lock()
+	pending := s.pendingErr
+	s.pendingErr = 0
+	s.mu.Unlock()
+	if held && conduitErr == 0 {
+		pending = 0 // the target took the error with a read already
+	}
+	if pending != 0 {
+		conduitErr = pending
+	}
+	if n >= 4 && buf[0]|buf[1]|buf[2]|buf[3] == 0 && conduitErr != 0 {
+		var b [4]byte
+		putInt(b[:], int(conduitErr))
+		return copy(buf, b[:]), nil
+	}
+	return n, nil
 }
 
 func putInt(b []byte, v int) {
@@ -182,19 +205,19 @@ func putInt(b []byte, v int) {
 // SIOCINQ adds the bytes waiting in the target's end, SIOCOUTQ the bytes
 // the target wrote that the pump has not yet moved into the stack.
 func (s *Socket) Ioctl(req uint) (int, error) {
+	if req == unix.SIOCINQ {
+		var v int
+		var err error
+		if !withFd(s.c.target, func(fd int) { v, err = s.ioctlInq(fd) }) {
+			v, err = s.ioctlInq(-1)
+		}
+		return v, err
+	}
 	v, err := s.so.Ioctl(req)
 	if err != nil {
 		return v, err
 	}
 	switch req {
-	case unix.SIOCINQ:
-		withFd(s.c.target, func(fd int) {
-			if t := inq(fd); s.stream {
-				v += t
-			} else if t > 0 {
-				v = t // a datagram socket reports its next datagram
-			}
-		})
 	case unix.SIOCOUTQ, unix.SIOCOUTQNSD:
 		if s.stream {
 			s.mu.Lock()
@@ -210,6 +233,40 @@ func (s *Socket) Ioctl(req uint) (int, error) {
 			})
 		}
 	}
+	return v, nil
+}
+
+// IoctlWithConduit is Ioctl for a caller that holds the target's fd
+// itself (the shim, through pidfd_getfd): SIOCINQ then counts the bytes
+// waiting in the target end even after ReleaseConduit.
+func (s *Socket) IoctlWithConduit(req uint, conduit int) (int, error) {
+	if req == unix.SIOCINQ {
+		return s.ioctlInq(conduit)
+	}
+	return s.Ioctl(req)
+}
+
+// ioctlInq is SIOCINQ: the stack's queue, the bytes a pump holds between
+// the stack and the conduit, and the target end's queue (target < 0:
+// unknown). A datagram socket reports its next datagram, which is the
+// conduit's first when there is one (SIOCINQ of a SOCK_SEQPACKET conduit
+// would count them all).
+func (s *Socket) ioctlInq(target int) (int, error) {
+	if !s.stream && target >= 0 {
+		if t, ok := firstDatagramLen(target); ok {
+			return t, nil
+		}
+	}
+	v, err := s.so.Ioctl(unix.SIOCINQ)
+	if err != nil || !s.stream {
+		return v, err
+	}
+	s.downMu.Lock()
+	v += s.downInFlight
+	if target >= 0 {
+		v += inq(target)
+	}
+	s.downMu.Unlock()
 	return v, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -344,12 +345,11 @@ func (s *Socket) pumpUp(done chan struct{}, sentinel bool) {
 			break
 		}
 	}
-	// POLLHUP on our end means the target end was released (the target
-	// closed its last reference) only when the provider holds no copy of
-	// it; else EOF is the target's shutdown(SHUT_WR).
-	var hup bool
-	withFd(s.c.ours, func(fd int) { hup = pollMask(fd, unix.POLLIN)&unix.POLLHUP != 0 })
-	if !hup || !s.isReleased() {
+	// EOF is the target's shutdown(SHUT_WR) unless the target end was
+	// released (the target closed its last reference): see targetGone.
+	var gone bool
+	withFd(s.c.ours, func(fd int) { gone = s.targetGone(fd) })
+	if !gone {
 		// FIN; the target can still read.
 		_ = s.so.Shutdown(unix.SHUT_WR)
 		close(done)
@@ -360,6 +360,22 @@ func (s *Socket) pumpUp(done chan struct{}, sentinel bool) {
 		close(done)
 	}
 	s.closeFromTarget()
+}
+
+// targetGone reports whether the target closed its last reference to the
+// conduit (our end is fd). POLLHUP on our end shows it only when the
+// provider holds no copy of the target end, and a target that shut down
+// both directions but keeps its fd shows POLLHUP too: closing our end
+// then would be wrong (the sentinel left in our receive queue would give
+// the target ECONNRESET, and the stack socket must stay open, as a
+// shut-down TCP socket does), so sock_diag decides (targetReleased).
+// Without sock_diag, POLLHUP of a released conduit counts as the close.
+func (s *Socket) targetGone(fd int) bool {
+	if pollMask(fd, unix.POLLIN)&unix.POLLHUP == 0 || !s.isReleased() {
+		return false
+	}
+	gone, err := targetReleased(fd)
+	return gone || err != nil
 }
 
 func (s *Socket) isReleased() bool {
@@ -400,21 +416,21 @@ func (s *Socket) writeStack(p []byte) error {
 	return nil
 }
 
-// waitHangup blocks until our end shows POLLHUP while the provider's
-// copy of the target end is released (the target closed its last
-// reference; with both directions shut down, which POLLHUP also shows,
-// closing changes nothing the target can observe), or the socket ends.
+// waitHangup blocks until the target closed its last reference to the
+// conduit (targetGone), or the socket ends.
 func (s *Socket) waitHangup() bool {
 	rc, err := s.c.ours.SyscallConn()
 	if err != nil {
 		return false
 	}
-	hup := false
+	gone := false
 	_ = rc.Read(func(fd uintptr) bool {
-		hup = pollMask(int(fd), unix.POLLIN)&unix.POLLHUP != 0 && s.isReleased()
-		return hup
+		// unix_release_sock wakes our end (sk_state_change), so the
+		// poller calls again when the target closes.
+		gone = s.targetGone(int(fd))
+		return gone
 	})
-	return hup
+	return gone
 }
 
 // stackWriteFailed reflects a send error of the stack on the conduit: a
@@ -437,6 +453,10 @@ func (s *Socket) pumpDown() {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
+	rc, err := s.c.ours.SyscallConn()
+	if err != nil {
+		return
+	}
 	for {
 		n, err := s.so.Read(s.ctx, buf)
 		if err != nil {
@@ -458,10 +478,50 @@ func (s *Socket) pumpDown() {
 			withFd(s.c.ours, func(fd int) { _ = unix.Shutdown(fd, unix.SHUT_WR) })
 			return
 		}
-		if _, err := s.c.ours.Write(buf[:n]); err != nil {
-			return // the target shut down reading, or the socket ends
+		s.downMu.Lock()
+		s.downInFlight += n
+		s.downMu.Unlock()
+		if err := s.writeConduit(rc, buf[:n]); err != nil {
+			// The target shut down reading, or the socket ends: the
+			// bytes are dropped.
+			s.downMu.Lock()
+			s.downInFlight = 0
+			s.downMu.Unlock()
+			return
 		}
 	}
+}
+
+// writeConduit writes all of p to our end of the conduit, waiting in
+// Go's poller while it is full. Each write and the matching decrement of
+// downInFlight happen under downMu (see Socket.downInFlight). MSG_NOSIGNAL:
+// a target gone away is EPIPE, not a SIGPIPE for netprov.
+func (s *Socket) writeConduit(rc syscall.RawConn, p []byte) error {
+	var werr error
+	err := rc.Write(func(fd uintptr) bool {
+		for len(p) > 0 {
+			s.downMu.Lock()
+			k, e := unix.SendmsgN(int(fd), p, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+			if k > 0 {
+				s.downInFlight -= k
+				p = p[k:]
+			}
+			s.downMu.Unlock()
+			switch e {
+			case nil, unix.EINTR:
+			case unix.EAGAIN:
+				return false
+			default:
+				werr = e
+				return true
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return werr
 }
 
 // reset makes the conduit look like a reset TCP socket: our end is
@@ -503,14 +563,11 @@ func (s *Socket) Shutdown(how int) error {
 	s.mu.Lock()
 	pumping := s.phase == phasePumping
 	s.mu.Unlock()
+	if !s.stream {
+		return s.shutdownDgram(how)
+	}
 	if !pumping {
-		if err := s.so.Shutdown(how); err != nil {
-			return err
-		}
-		if !s.stream {
-			withFd(s.c.target, func(fd int) { _ = unix.Shutdown(fd, how) })
-		}
-		return nil
+		return s.so.Shutdown(how)
 	}
 	ours := unix.SHUT_RDWR
 	switch how {
@@ -529,5 +586,34 @@ func (s *Socket) Shutdown(how int) error {
 	if how != unix.SHUT_WR {
 		return s.so.Shutdown(unix.SHUT_RD)
 	}
+	return nil
+}
+
+// dgramDrainTimeout bounds how long a datagram socket's shutdown waits
+// for the pump to send what the target wrote before it.
+const dgramDrainTimeout = 2 * time.Second
+
+// shutdownDgram shuts a datagram socket down on the stack and on the
+// conduit. Shutting down writing stops the target's writes on the conduit
+// first and waits until dgramUp has sent every datagram written before
+// (the target's write(2) returned: on Linux they are sent already), so a
+// shutdown right after a write loses nothing.
+func (s *Socket) shutdownDgram(how int) error {
+	if how != unix.SHUT_RD && s.dgram != nil {
+		if _, err := s.so.GetPeerName(); err == nil {
+			withFd(s.c.target, func(fd int) { _ = unix.Shutdown(fd, unix.SHUT_WR) })
+			t := time.NewTimer(dgramDrainTimeout)
+			select {
+			case <-s.dgram.upDone:
+			case <-s.ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	if err := s.so.Shutdown(how); err != nil {
+		return err
+	}
+	withFd(s.c.target, func(fd int) { _ = unix.Shutdown(fd, how) })
 	return nil
 }

@@ -16,6 +16,14 @@ const (
 	// no_new_privs is set only when the thread lacks CAP_SYS_ADMIN (the
 	// kernel refuses the filter with EACCES in that case otherwise).
 	InstallNoNewPrivs InstallFlags = 1 << iota
+	// InstallWaitKillableRecv adds SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+	// (Linux 5.19+, ignored where the kernel refuses it): once the
+	// supervisor has received a notification, the target waits for the
+	// answer killably, so a signal no longer ends the wait by itself (the
+	// call would fail with EINTR, or restart, even if it never blocks on
+	// Linux); the supervisor decides instead (socketshim: a blocking call
+	// is answered ERESTARTSYS when a signal is pending for the thread).
+	InstallWaitKillableRecv
 )
 
 // InstallFilter installs prog on the calling OS thread with
@@ -39,8 +47,16 @@ func InstallFilter(prog []unix.SockFilter, flags InstallFlags) (int, error) {
 		}
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
-		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&fprog)))
+	mode := uintptr(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER)
+	if flags&InstallWaitKillableRecv != 0 {
+		mode |= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+	}
+	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, mode, uintptr(unsafe.Pointer(&fprog)))
+	if errno == unix.EINVAL && mode != unix.SECCOMP_FILTER_FLAG_NEW_LISTENER {
+		// A kernel before 5.19: interruptible waits, as without the flag.
+		fd, _, errno = unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+			unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&fprog)))
+	}
 	runtime.KeepAlive(prog)
 	if errno != 0 {
 		if errno == unix.EBUSY {
