@@ -51,6 +51,9 @@ func runDemo(ctx context.Context, args []string) error {
 // demoMain is `netprov demo ARGS` printing its narrative to out; netprov is
 // the binary whose `run` command step (f) uses.
 func demoMain(ctx context.Context, args []string, out io.Writer, netprov string) error {
+	if len(args) > 0 && (args[0] == "--podman" || args[0] == "-podman") {
+		return demoPodman(ctx, args[1:], out, netprov) // demo_podman.go
+	}
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	bulkMiB := fs.Int("bulk", 64, "MiB to move in each direction in the bulk transfer")
 	fs.SetOutput(os.Stderr)
