@@ -75,7 +75,7 @@ func demoMain(ctx context.Context, args []string, out io.Writer, netprov string)
 		return usageError{"demo takes only -bulk MiB (1..4096)"}
 	}
 	if os.Geteuid() != 0 {
-		return errors.New("demo needs root to create network namespaces and open AF_PACKET sockets: run it with sudo (sudo scripts/demo)")
+		return errors.New("demo needs root to create network namespaces and open AF_PACKET sockets: run it as root (scripts/demo)")
 	}
 	var missing []string
 	for _, tool := range demoTools {

@@ -46,7 +46,7 @@ func demoPodman(ctx context.Context, args []string, out io.Writer, netprov strin
 		return usageError{"demo --podman takes no arguments"}
 	}
 	if os.Geteuid() != 0 {
-		return errors.New("demo --podman needs root (rootful podman, network namespaces): run it with sudo")
+		return errors.New("demo --podman needs root (rootful podman, network namespaces): run it as root")
 	}
 	var missing []string
 	for _, tool := range demoPodmanTools {
