@@ -84,6 +84,9 @@ func (c *call) inject(e *entry, flags int) error {
 		if ierr != nil && !passthrough {
 			c.s.table.remove(ino)
 		}
+		if ierr == nil {
+			e.installed.Store(true)
+		}
 	})
 	if cerr != nil {
 		return fmt.Errorf("conduit: %w", cerr)
@@ -100,7 +103,21 @@ func (c *call) bind(e *entry) error {
 	if err != nil {
 		return err
 	}
-	return e.sock.Bind(sa)
+	return c.s.retryAfterSweep(func() error { return e.sock.Bind(sa) })
+}
+
+// listen records the listening port, so that a connect to it can first
+// check that the target still holds the listener (see connect).
+func (c *call) listen(e *entry) error {
+	if err := c.s.retryAfterSweep(func() error { return e.sock.Listen(c.intArg(1)) }); err != nil {
+		return err
+	}
+	if e.sotype == unix.SOCK_STREAM {
+		if sa, err := e.sock.GetSockName(); err == nil {
+			e.listenPort.Store(uint32(sockaddrPort(sa)))
+		}
+	}
+	return nil
 }
 
 func (c *call) connect(e *entry, fd int) error {
@@ -108,9 +125,14 @@ func (c *call) connect(e *entry, fd int) error {
 	if err != nil {
 		return err
 	}
+	if e.sotype == unix.SOCK_STREAM {
+		// A listener the target closed since the last sweep would
+		// still accept: on Linux the connect is refused at once.
+		c.s.sweepListeners(sockaddrPort(sa))
+	}
 	ctx, cancel := c.blocking()
 	defer cancel()
-	err = e.sock.Connect(ctx, sa, c.nonblocking(fd))
+	err = c.s.retryAfterSweep(func() error { return e.sock.Connect(ctx, sa, c.nonblocking(fd)) })
 	switch {
 	case err == nil && c.s.l.IDValid(c.n.ID) != nil:
 		// The handshake completed for a call whose target was

@@ -313,3 +313,24 @@ func TestSignalPendingParser(t *testing.T) {
 		}
 	}
 }
+
+// TestSockaddrPort: the port of AF_INET/AF_INET6 addresses (network
+// order), 0 for other families and short addresses.
+func TestSockaddrPort(t *testing.T) {
+	v4 := make([]byte, 16)
+	binary.NativeEndian.PutUint16(v4, unix.AF_INET)
+	binary.BigEndian.PutUint16(v4[2:], 8080)
+	v6 := make([]byte, 28)
+	binary.NativeEndian.PutUint16(v6, unix.AF_INET6)
+	binary.BigEndian.PutUint16(v6[2:], 443)
+	unspec := make([]byte, 16)
+	binary.BigEndian.PutUint16(unspec[2:], 80)
+	for _, tc := range []struct {
+		sa   []byte
+		want uint16
+	}{{v4, 8080}, {v6, 443}, {unspec, 0}, {v4[:3], 0}, {nil, 0}} {
+		if got := sockaddrPort(tc.sa); got != tc.want {
+			t.Errorf("sockaddrPort(%x) = %d, want %d", tc.sa, got, tc.want)
+		}
+	}
+}

@@ -80,6 +80,10 @@ func runScenario(name string) int {
 		scenarioIntr()
 	case "close":
 		scenarioClose()
+	case "rebind":
+		scenarioRebind()
+	case "connectclosed":
+		scenarioConnectClosed()
 	case "iouring":
 		var params [120]byte
 		_, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&params[0])), 0)
@@ -484,4 +488,40 @@ func scenarioClose() {
 		}
 		kv(fmt.Sprintf("type%d_bind_after_close", typ), en(err))
 	}
+}
+
+// scenarioRebind binds a closed socket's port again at once: no wait for
+// the periodic sweep.
+func scenarioRebind() {
+	for _, typ := range []int{unix.SOCK_STREAM, unix.SOCK_DGRAM} {
+		fd, _ := unix.Socket(unix.AF_INET, typ, 0)
+		sysSockaddr(unix.SYS_BIND, fd, sin(localhost, 0))
+		if typ == unix.SOCK_STREAM {
+			unix.Listen(fd, 4)
+		}
+		name, _, _ := getName(unix.SYS_GETSOCKNAME, fd, 16)
+		unix.Close(fd)
+		fd2, _ := unix.Socket(unix.AF_INET, typ, 0)
+		kv(fmt.Sprintf("type%d_bind_at_once", typ), en(sysSockaddr(unix.SYS_BIND, fd2, name)))
+		if typ == unix.SOCK_STREAM {
+			kv("listen_at_once", en(unix.Listen(fd2, 4)))
+		}
+		unix.Close(fd2)
+	}
+}
+
+// scenarioConnectClosed connects to a listener's port right after the
+// listener was closed, with no wait for the periodic sweep.
+func scenarioConnectClosed() {
+	l, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	sysSockaddr(unix.SYS_BIND, l, sin(localhost, 0))
+	kv("listen", en(unix.Listen(l, 4)))
+	name, _, _ := getName(unix.SYS_GETSOCKNAME, l, 16)
+	c, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	kv("connect_open", en(sysSockaddr(unix.SYS_CONNECT, c, name)))
+	unix.Close(c)
+	unix.Close(l)
+	c2, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	kv("connect_after_close", en(sysSockaddr(unix.SYS_CONNECT, c2, name)))
+	unix.Close(c2)
 }

@@ -250,7 +250,7 @@ func (c *call) onSocket() (int64, error) {
 	case unix.SYS_CONNECT:
 		return 0, c.connect(e, fd)
 	case unix.SYS_LISTEN:
-		return 0, e.sock.Listen(c.intArg(1))
+		return 0, c.listen(e)
 	case unix.SYS_ACCEPT:
 		return 0, c.accept(e, fd, 0)
 	case unix.SYS_ACCEPT4:

@@ -48,3 +48,14 @@ func TestIOURingRefused(t *testing.T) {
 // TestCloseFreesPort: a closed listener's or UDP socket's port can be
 // bound again (the Server sweeps for sockets no sandbox process holds).
 func TestCloseFreesPort(t *testing.T) { compareWithOracle(t, "close") }
+
+// TestCloseFreesPortAtOnce: binding a just-closed listener's or UDP
+// socket's port succeeds at once, as on Linux, although the periodic sweep
+// has not run yet: a port conflict makes the Server sweep on demand
+// (sweepNow) and retry.
+func TestCloseFreesPortAtOnce(t *testing.T) { compareWithOracle(t, "rebind") }
+
+// TestConnectToClosedListener: a connect to a listener the target just
+// closed is refused at once (ECONNREFUSED), as on Linux: a served
+// listener on the destination port is checked first (sweepListeners).
+func TestConnectToClosedListener(t *testing.T) { compareWithOracle(t, "connectclosed") }

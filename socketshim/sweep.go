@@ -2,6 +2,8 @@ package socketshim
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"os"
 	"strconv"
 	"time"
@@ -18,6 +20,14 @@ import (
 // The sandbox is every process in a network namespace a socket() call came
 // from. A socket only in flight in an SCM_RIGHTS message for longer than a
 // sweep interval would be closed early.
+//
+// Besides the periodic sweep, two events sweep at once, because Linux
+// frees a closed socket's port immediately: a bind, listen or connect
+// failing with EADDRINUSE or EADDRNOTAVAIL (retryAfterSweep), and a
+// stream connect to the port of a listener the Server still serves
+// (sweepListeners). These consider only installed sockets (AddFD
+// returned) of any age; a socket in flight in SCM_RIGHTS at that moment
+// would be closed early, as above.
 
 // sweepLoop runs sweeps until ctx ends.
 func (s *Server) sweepLoop(ctx context.Context) {
@@ -56,11 +66,18 @@ func (s *Server) sweep() {
 	if !ok {
 		return
 	}
-	for ino, e := range old {
-		if live[ino] {
+	s.closeDead(old, live)
+}
+
+// closeDead closes the entries of cand that no process holds any more and
+// returns how many it closed.
+func (s *Server) closeDead(cand map[uint64]*entry, live map[uint64]bool) int {
+	closed := 0
+	for ino, e := range cand {
+		if live[ino] || !s.table.take(ino) {
 			continue
 		}
-		s.table.remove(ino)
+		closed++
 		if !e.released.Load() {
 			e.sock.Close()
 		}
@@ -68,6 +85,85 @@ func (s *Server) sweep() {
 			a.sock.Close()
 		}
 	}
+	return closed
+}
+
+// sweepNow is a sweep on demand, of every installed socket whatever its
+// age: a port conflict (bind, listen or connect failing with EADDRINUSE
+// or EADDRNOTAVAIL) may come from a socket the target closed since the
+// last sweep, which on Linux would have freed the port at once (a program
+// that closes a listener and binds its port again, or exits and is run
+// again). It returns how many sockets it closed.
+func (s *Server) sweepNow() int {
+	cand := s.table.installedEntries()
+	if len(cand) == 0 {
+		return 0
+	}
+	live, ok := s.liveSocketInodes()
+	if !ok {
+		return 0
+	}
+	return s.closeDead(cand, live)
+}
+
+// sweepListeners closes the served listeners on port that the target
+// closed since the last sweep, before a connect to port: on Linux a
+// connect to a closed listener is refused at once. It costs a /proc scan
+// only when a served listener has that port (a connect inside the
+// sandbox); a port of 0 (or a malformed address) does nothing.
+func (s *Server) sweepListeners(port uint16) {
+	if port == 0 {
+		return
+	}
+	cand := s.table.listeners(port)
+	if len(cand) == 0 {
+		return
+	}
+	if live, ok := s.liveSocketInodes(); ok {
+		s.closeDead(cand, live)
+	}
+}
+
+// sockaddrPort is the port of an AF_INET or AF_INET6 sockaddr, else 0.
+func sockaddrPort(sa []byte) uint16 {
+	if len(sa) < 4 {
+		return 0
+	}
+	switch binary.NativeEndian.Uint16(sa) {
+	case unix.AF_INET, unix.AF_INET6:
+		return binary.BigEndian.Uint16(sa[2:])
+	}
+	return 0
+}
+
+// Port-conflict retries after sweepNow closed something: closing a
+// listener resets its unaccepted connections, whose peers free their
+// ports when the reset arrives through the stack, a moment later.
+const (
+	conflictRetries    = 20
+	conflictRetryPause = 5 * time.Millisecond
+)
+
+// isPortConflict reports the errors a closed-but-unswept socket can cause.
+func isPortConflict(err error) bool {
+	return errors.Is(err, unix.EADDRINUSE) || errors.Is(err, unix.EADDRNOTAVAIL)
+}
+
+// retryAfterSweep runs op; if it fails with a port conflict and sweepNow
+// closed sockets the target had closed, op is retried (bounded) until the
+// conflict is gone.
+func (s *Server) retryAfterSweep(op func() error) error {
+	err := op()
+	if !isPortConflict(err) || s.sweepNow() == 0 {
+		return err
+	}
+	for i := 0; i < conflictRetries; i++ {
+		if err = op(); !isPortConflict(err) {
+			return err
+		}
+		time.Sleep(conflictRetryPause)
+	}
+	return err
 }
 
 // liveSocketInodes collects the socket inodes open in the sandbox's
@@ -88,9 +184,13 @@ func (s *Server) liveSocketInodes() (map[uint64]bool, bool) {
 	}
 	live := map[uint64]bool{}
 	var link [64]byte
+	// Our own process holds the providers' copies of conduits and is
+	// never part of the sandbox, even when a thread of ours that entered
+	// another namespace makes /proc/self/ns/net look like one.
+	self := strconv.Itoa(os.Getpid())
 	for _, p := range procs {
 		name := p.Name()
-		if name[0] < '0' || name[0] > '9' {
+		if name[0] < '0' || name[0] > '9' || name == self {
 			continue
 		}
 		var st unix.Stat_t

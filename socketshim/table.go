@@ -17,7 +17,13 @@ type entry struct {
 	// target had been interrupted; the restarted connect, which the
 	// provider now answers EISCONN, gets the 0 instead (see call.connect).
 	connectUndelivered atomic.Bool
-	added              time.Time
+	// installed: the conduit is in the target's fd table (AddFD
+	// returned), so its absence from every process's fds means the
+	// target closed it (see sweepNow).
+	installed atomic.Bool
+	// listenPort is the port of a listening stream socket (0 otherwise).
+	listenPort atomic.Uint32
+	added      time.Time
 
 	mu sync.Mutex
 	// Results a call produced after its target had gone (a signal
@@ -99,13 +105,54 @@ func (t *socketTable) add(ino uint64, e *entry) {
 }
 
 func (t *socketTable) remove(ino uint64) {
+	t.take(ino)
+}
+
+// take removes ino's entry and reports whether it was there, so that two
+// sweeps racing for a closed socket close it once.
+func (t *socketTable) take(ino uint64) bool {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.m[ino]
 	delete(t.m, ino)
-	t.mu.Unlock()
+	return ok
 }
 
 // served is the number of sockets ever served, for tests.
 func (t *socketTable) served() uint64 { return t.total.Load() }
+
+// installedEntries returns the entries whose conduit is in the target.
+func (t *socketTable) installedEntries() map[uint64]*entry {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out map[uint64]*entry
+	for ino, e := range t.m {
+		if e.installed.Load() {
+			if out == nil {
+				out = map[uint64]*entry{}
+			}
+			out[ino] = e
+		}
+	}
+	return out
+}
+
+// listeners returns the installed listeners the provider still serves
+// (not released) on port.
+func (t *socketTable) listeners(port uint16) map[uint64]*entry {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out map[uint64]*entry
+	for ino, e := range t.m {
+		if e.listenPort.Load() == uint32(port) && e.installed.Load() && !e.released.Load() {
+			if out == nil {
+				out = map[uint64]*entry{}
+			}
+			out[ino] = e
+		}
+	}
+	return out
+}
 
 // olderThan returns the entries added before t.
 func (t *socketTable) olderThan(before time.Time) map[uint64]*entry {

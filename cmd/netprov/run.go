@@ -192,6 +192,8 @@ type sandboxConfig struct {
 	// NoDefaultRoute: --no-default-route (Gateway is still the bridge's
 	// address, for NAT and --publish, but nothing routes through it).
 	NoDefaultRoute bool `json:"no_default_route,omitempty"`
+	// AttachNetns: --netns with --attach; CMD runs in it (attach.go).
+	AttachNetns string `json:"attach_netns,omitempty"`
 }
 
 type routeConfig struct {
@@ -260,6 +262,9 @@ func ipv4Uint(a netip.Addr) uint32 {
 func runRun(ctx context.Context, args []string) error {
 	if seccomp.IsStage() {
 		return runStageMain(args)
+	}
+	if isAttachRun(args) {
+		return runAttach(ctx, args)
 	}
 	o, cmdArgs, err := parseRunFlags(args)
 	if err != nil {

@@ -35,7 +35,11 @@ func runStageMain(args []string) error {
 	if err := json.Unmarshal([]byte(os.Getenv(stageConfigEnv)), &cfg); err != nil {
 		return fmt.Errorf("run stage: %s: %w", stageConfigEnv, err)
 	}
-	if err := configureSandboxNetns(&cfg); err != nil {
+	if cfg.AttachNetns != "" {
+		if err := enterAttachNetns(cfg.AttachNetns); err != nil {
+			return fmt.Errorf("run stage: %w", err)
+		}
+	} else if err := configureSandboxNetns(&cfg); err != nil {
 		return fmt.Errorf("run stage: %w", err)
 	}
 	if len(cfg.DNS) > 0 {

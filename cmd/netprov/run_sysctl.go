@@ -7,12 +7,19 @@ import (
 	"strings"
 
 	"github.com/netprov/netprov/stack"
+	"github.com/netprov/netprov/stack/dgram"
 	"github.com/netprov/netprov/stack/icmp"
 	"github.com/netprov/netprov/stack/node"
+	"github.com/netprov/netprov/stack/tcp"
+	"github.com/netprov/netprov/stack/udp"
 )
 
 // procSysNet is where the current network namespace's IPv4 sysctls are.
 const procSysNet = "/proc/sys/net/ipv4/"
+
+// procSysNetCore holds net.core.rmem_max and friends: global (not
+// per-namespace) values, the same file in every namespace.
+const procSysNetCore = "/proc/sys/net/core/"
 
 // namespaceSysctls are the per-namespace sysctls the stack of `netprov
 // run` takes from the network namespace netprov is started in (the
@@ -27,6 +34,65 @@ type namespaceSysctls struct {
 	reservedPorts map[uint16]bool
 	// pingGroup is net.ipv4.ping_group_range ([lo, hi] of admitted gids).
 	pingGroup [2]uint32
+	// coreMem is net.core.{rmem,wmem}_{default,max}: global sysctls, so
+	// SO_RCVBUF/SO_SNDBUF clamp to the host's ceilings (0 keeps Linux's
+	// default).
+	coreMem coreMemSysctls
+}
+
+// coreMemSysctls are net.core.rmem_default, rmem_max, wmem_default and
+// wmem_max.
+type coreMemSysctls struct {
+	rmemDefault, rmemMax, wmemDefault, wmemMax int
+}
+
+// readCoreMem reads net.core.*mem* from dir; an unreadable or malformed
+// file leaves its field 0 (the protocol's default).
+func readCoreMem(dir string) coreMemSysctls {
+	read := func(name string) int {
+		b, err := os.ReadFile(dir + name)
+		if err != nil {
+			return 0
+		}
+		v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || v <= 0 {
+			return 0
+		}
+		return v
+	}
+	return coreMemSysctls{
+		rmemDefault: read("rmem_default"),
+		rmemMax:     read("rmem_max"),
+		wmemDefault: read("wmem_default"),
+		wmemMax:     read("wmem_max"),
+	}
+}
+
+// applyTCP sets the SO_RCVBUF/SO_SNDBUF ceilings the host has; zero
+// fields keep what the config had.
+func (m coreMemSysctls) applyTCP(c *tcp.Config) {
+	if m.rmemMax > 0 {
+		c.RmemMax = m.rmemMax
+	}
+	if m.wmemMax > 0 {
+		c.WmemMax = m.wmemMax
+	}
+}
+
+// applyDgram sets the datagram sockets' initial buffers and ceilings.
+func (m coreMemSysctls) applyDgram(c *dgram.Config) {
+	if m.rmemDefault > 0 {
+		c.RmemDefault = m.rmemDefault
+	}
+	if m.rmemMax > 0 {
+		c.RmemMax = m.rmemMax
+	}
+	if m.wmemDefault > 0 {
+		c.WmemDefault = m.wmemDefault
+	}
+	if m.wmemMax > 0 {
+		c.WmemMax = m.wmemMax
+	}
 }
 
 // readNamespaceSysctls reads the sysctls of the current network
@@ -40,6 +106,7 @@ func readNamespaceSysctls(pingGroupRange string) namespaceSysctls {
 		// Every group: systemd's default, what a sandbox's programs
 		// expect from a distribution.
 		pingGroup: [2]uint32{0, 2147483647},
+		coreMem:   readCoreMem(procSysNetCore),
 	}
 	if b, err := os.ReadFile(procSysNet + "ip_local_port_range"); err == nil {
 		if r, err := parsePortRange(string(b)); err == nil {
@@ -150,5 +217,10 @@ func (ns namespaceSysctls) nodeOptions() node.Options {
 	ic := icmp.DefaultConfig()
 	groups, _ := os.Getgroups()
 	ic.Disabled = !ns.pingAllowed(os.Getegid(), groups)
-	return node.Options{Stack: stack.Options{Config: &cfg}, ICMP: &ic}
+	ns.coreMem.applyDgram(&ic.Config)
+	tc := tcp.DefaultConfig()
+	ns.coreMem.applyTCP(&tc)
+	uc := udp.DefaultConfig()
+	ns.coreMem.applyDgram(&uc)
+	return node.Options{Stack: stack.Options{Config: &cfg}, TCP: &tc, UDP: &uc, ICMP: &ic}
 }

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"os"
 	"testing"
+
+	"github.com/netprov/netprov/stack/dgram"
+	"github.com/netprov/netprov/stack/tcp"
 )
 
 // TestNamespaceSysctlParsers: the sysctl files' formats, with Linux's
@@ -90,5 +94,48 @@ func TestPingGroupRangeFlag(t *testing.T) {
 		if _, _, err := parseRunFlags([]string{"--ping-group-range", ok, "--", "true"}); err != nil {
 			t.Errorf("--ping-group-range %q: %v", ok, err)
 		}
+	}
+}
+
+// TestCoreMemSysctls: net.core.rmem_max/wmem_max (global sysctls) become
+// the TCP and datagram SO_RCVBUF/SO_SNDBUF ceilings of `netprov run`'s
+// stack, so setsockopt(SO_RCVBUF, huge) reads back 2*rmem_max as on the
+// host; missing or malformed files keep Linux's defaults.
+func TestCoreMemSysctls(t *testing.T) {
+	dir := t.TempDir() + "/"
+	write := func(name, v string) {
+		if err := os.WriteFile(dir+name, []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rmem_max", "4194304\n")
+	write("wmem_max", "1048576\n")
+	write("rmem_default", "bogus\n")
+	m := readCoreMem(dir)
+	if m != (coreMemSysctls{rmemMax: 4194304, wmemMax: 1048576}) {
+		t.Fatalf("readCoreMem = %+v", m)
+	}
+	ns := namespaceSysctls{pingGroup: [2]uint32{0, 2147483647}, coreMem: m}
+	o := ns.nodeOptions()
+	if o.TCP == nil || o.TCP.RmemMax != 4194304 || o.TCP.WmemMax != 1048576 {
+		t.Errorf("tcp config %+v", o.TCP)
+	}
+	if o.UDP == nil || o.UDP.RmemMax != 4194304 || o.UDP.WmemMax != 1048576 ||
+		o.UDP.RmemDefault != dgram.DefaultConfig().RmemDefault {
+		t.Errorf("udp config %+v", o.UDP)
+	}
+	if o.ICMP == nil || o.ICMP.RmemMax != 4194304 || o.ICMP.WmemMax != 1048576 {
+		t.Errorf("icmp config %+v", o.ICMP)
+	}
+	if d := tcp.DefaultConfig(); o.TCP.SynRetries != d.SynRetries {
+		t.Errorf("tcp config lost its defaults: %+v", o.TCP)
+	}
+	empty := readCoreMem(t.TempDir() + "/")
+	if empty != (coreMemSysctls{}) {
+		t.Errorf("missing files: %+v", empty)
+	}
+	o = namespaceSysctls{coreMem: empty}.nodeOptions()
+	if o.TCP.RmemMax != tcp.DefaultConfig().RmemMax || o.UDP.RmemMax != dgram.DefaultConfig().RmemMax {
+		t.Errorf("defaults not kept: tcp %d udp %d", o.TCP.RmemMax, o.UDP.RmemMax)
 	}
 }
