@@ -15,9 +15,10 @@ import (
 	"time"
 )
 
-// TestKernelCurlToStackHTTPServer runs net/http on a listener of the
-// userspace stack and fetches a page with the kernel's curl.
-func TestKernelCurlToStackHTTPServer(t *testing.T) {
+// TestKernelClientsToStackHTTPServer runs net/http on a listener of the
+// userspace stack and fetches a page with the kernel's curl and with
+// python3's urllib.
+func TestKernelClientsToStackHTTPServer(t *testing.T) {
 	forEachPeer(t, func(t *testing.T, p *peer, fam family) {
 		ln, err := p.node.Listen("tcp", hostPort(fam.stack, 8080))
 		if err != nil {
@@ -40,14 +41,20 @@ func TestKernelCurlToStackHTTPServer(t *testing.T) {
 		})
 
 		url := "http://" + hostPort(fam.stack, 8080) + "/page"
-		out, err := p.kernel.Exec("curl", "-sS", "--max-time", "20", url)
-		if err != nil {
-			t.Fatalf("curl %s: %v\n%s", url, err, out)
-		}
 		want := body + "GET /page from " + hostPort(fam.kernel, 0)
 		want = strings.TrimSuffix(want, ":0")
-		if !strings.HasPrefix(string(out), want) {
-			t.Errorf("curl got %q, want prefix %q", out, want)
+		const pyGet = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=20).read().decode())"
+		for _, client := range [][]string{
+			{"curl", "-sS", "--max-time", "20", url},
+			{"python3", "-c", pyGet, url},
+		} {
+			out, err := p.kernel.Exec(client...)
+			if err != nil {
+				t.Fatalf("%s %s: %v\n%s", client[0], url, err, out)
+			}
+			if !strings.HasPrefix(string(out), want) {
+				t.Errorf("%s got %q, want prefix %q", client[0], out, want)
+			}
 		}
 	})
 }
