@@ -36,7 +36,7 @@ func (s *Sockaddr) Family() uint16 {
 // reused, or the target have run on). Unreadable addresses give EFAULT,
 // a dead target ErrTargetGone.
 func (l *Listener) ReadMemory(pid uint32, id uint64, addr uint64, buf []byte) error {
-	err := readTarget(pid, addr, buf)
+	err := targetIO(pid, addr, buf, false)
 	if verr := l.IDValid(id); verr != nil {
 		return verr
 	}
@@ -53,7 +53,7 @@ func (l *Listener) WriteMemory(pid uint32, id uint64, addr uint64, buf []byte) e
 	if err := l.IDValid(id); err != nil {
 		return err
 	}
-	err := writeTarget(pid, addr, buf)
+	err := targetIO(pid, addr, buf, true)
 	if verr := l.IDValid(id); verr != nil {
 		return verr
 	}
@@ -123,9 +123,13 @@ func (l *Listener) WriteSockaddr(pid uint32, id uint64, addr, addrlenPtr uint64,
 	return l.WriteInt32(pid, id, addrlenPtr, int32(len(sa)))
 }
 
-// readTarget reads with process_vm_readv, falling back to /proc/pid/mem when
-// the syscall is unavailable or refused.
-func readTarget(pid uint32, addr uint64, buf []byte) error {
+// targetIO reads (or writes) the target's memory with process_vm_readv
+// (process_vm_writev), falling back to /proc/pid/mem when the syscall is
+// unavailable or refused. A range that is partly unmapped is EFAULT.
+// Writes through /proc/pid/mem also succeed on read-only mappings (like a
+// debugger) where the kernel would fault, so only writable targets such as
+// sockaddr/optval buffers are passed.
+func targetIO(pid uint32, addr uint64, buf []byte, write bool) error {
 	if len(buf) == 0 {
 		return nil
 	}
@@ -134,38 +138,20 @@ func readTarget(pid uint32, addr uint64, buf []byte) error {
 	}
 	local := []unix.Iovec{{Base: &buf[0], Len: uint64(len(buf))}}
 	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
-	n, err := unix.ProcessVMReadv(int(pid), local, remote, 0)
+	var n int
+	var err error
+	if write {
+		n, err = unix.ProcessVMWritev(int(pid), local, remote, 0)
+	} else {
+		n, err = unix.ProcessVMReadv(int(pid), local, remote, 0)
+	}
 	switch {
 	case err == nil && n == len(buf):
 		return nil
 	case err == nil:
 		return unix.EFAULT // partial: the range crosses into an unmapped page
 	case err == unix.EPERM || err == unix.ENOSYS:
-		return procMemIO(pid, addr, buf, false)
-	}
-	return err
-}
-
-func writeTarget(pid uint32, addr uint64, buf []byte) error {
-	if len(buf) == 0 {
-		return nil
-	}
-	if addr == 0 || addr > math.MaxInt64-uint64(len(buf)) {
-		return unix.EFAULT
-	}
-	local := []unix.Iovec{{Base: &buf[0], Len: uint64(len(buf))}}
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
-	n, err := unix.ProcessVMWritev(int(pid), local, remote, 0)
-	switch {
-	case err == nil && n == len(buf):
-		return nil
-	case err == nil:
-		return unix.EFAULT
-	case err == unix.EPERM || err == unix.ENOSYS:
-		// /proc/pid/mem writes also work on read-only mappings (like a
-		// debugger); the kernel would EFAULT there, so only writable
-		// targets such as sockaddr/optval buffers should be passed.
-		return procMemIO(pid, addr, buf, true)
+		return procMemIO(pid, addr, buf, write)
 	}
 	return err
 }
