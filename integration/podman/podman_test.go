@@ -291,6 +291,11 @@ func TestRemoveLeavesNothing(t *testing.T) {
 // with the container's unread bytes in its end of the conduit, so the
 // kernel reports ECONNRESET to the container (unix_release_sock), and nc
 // fails. Either way removing the container cleans up everything.
+//
+// The stack is stopped before it is killed, and for the upload killed only
+// once its end of a conduit holds unread bytes: a stack that happened to
+// have drained the conduit at the instant of death would give the
+// container an orderly EOF instead, which is the download case again.
 func TestStackKilledDuringTransfer(t *testing.T) {
 	e := setup(t)
 	for _, tc := range []struct {
@@ -344,6 +349,12 @@ func TestStackKilledDuringTransfer(t *testing.T) {
 			if pid <= 0 {
 				t.Fatalf("bad stack pid %q", b)
 			}
+			if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.hostSends {
+				waitUnreadConduit(t, pid)
+			}
 			if err := unix.Kill(pid, unix.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
@@ -368,6 +379,29 @@ func TestStackKilledDuringTransfer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitUnreadConduit waits until one of the AF_UNIX sockets of process pid
+// has bytes in its receive queue, as ss -x reports them (Recv-Q).
+func waitUnreadConduit(t *testing.T, pid int) {
+	t.Helper()
+	owner := "pid=" + strconv.Itoa(pid) + ","
+	var last string
+	for i := 0; i < 500; i++ { // bounded: 500 × 20 ms
+		out, err := exec.Command("nsenter", "-t", strconv.Itoa(pid), "-n", "ss", "-xpH").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ss -xp in the stack's netns: %v: %s", err, out)
+		}
+		last = string(out)
+		for _, line := range strings.Split(last, "\n") {
+			f := strings.Fields(line)
+			if len(f) > 2 && strings.Contains(line, owner) && f[2] != "0" {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no conduit of the stopped stack process %d has unread bytes; ss -xp:\n%s", pid, last)
 }
 
 // TestAgentRestart: the agent crashes while containers run. Running
