@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/netprov/netprov/cmd/netprov/internal/kernelnet"
+	"github.com/netprov/netprov/cni/kernelnet"
 	"github.com/netprov/netprov/provider/netstack"
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/header"

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/netprov/netprov/cmd/netprov/internal/kernelnet"
+	"github.com/netprov/netprov/cni/kernelnet"
 )
 
 // attachOptions are `netprov run --netns PATH|NAME --attach IFACE`'s flags.

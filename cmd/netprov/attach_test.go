@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netprov/netprov/cmd/netprov/internal/kernelnet"
+	"github.com/netprov/netprov/cni/kernelnet"
 	tcpcap "github.com/netprov/netprov/integration/capture"
 	"github.com/netprov/netprov/integration/netns"
 	"github.com/netprov/netprov/stack/header"
