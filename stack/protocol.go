@@ -2,6 +2,7 @@ package stack
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/netprov/netprov/stack/buffer"
 )
@@ -50,6 +51,12 @@ type NetworkParams struct {
 	// DontFragment sets DF (IPv4) and forbids local fragmentation: an
 	// oversized packet then fails with EMSGSIZE.
 	DontFragment bool
+	// ID is a connected socket's IPv4 identification counter (Linux's
+	// inet_id, seeded at random on connect and accept): the packet gets
+	// its value and it advances by one per segment. Without it a DF packet
+	// carries ID 0 and any other one an ID from the keyed per-destination
+	// counters (ip_select_ident_segs). IPv6 ignores it.
+	ID *atomic.Uint32
 }
 
 // TransportProtocol is a protocol above IP, identified by its IP protocol

@@ -3,6 +3,7 @@ package ipv4
 import (
 	"bytes"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -276,12 +277,35 @@ func TestWritePacketHeader(t *testing.T) {
 	if b.ip.TTL != 5 || b.ip.TOS != 0x10 || b.ip.Flags != header.IPv4FlagDF {
 		t.Fatalf("packet %+v", b.ip)
 	}
-	// The same flow gets consecutive IDs.
-	c2 := send(stack.NetworkParams{Protocol: header.ProtoTCP, DontFragment: true}, "y")
-	if c2.ip.ID != b.ip.ID+1 {
-		t.Fatalf("IDs %d then %d, want consecutive", b.ip.ID, c2.ip.ID)
+	// Spec 32 (ip_select_ident_segs): a DF packet of no connected socket
+	// carries ID 0; other packets without a socket counter take
+	// consecutive IDs from the flow's shared counter.
+	if b.ip.ID != 0 {
+		t.Fatalf("DF packet without a socket counter: ID %d, want 0", b.ip.ID)
 	}
-	if c.s.Stats().IP.OutRequests.Load() != 3 {
+	a2 := send(stack.NetworkParams{Protocol: header.ProtoUDP}, "again")
+	if a2.ip.ID != a.ip.ID+1 {
+		t.Fatalf("IDs %d then %d, want consecutive", a.ip.ID, a2.ip.ID)
+	}
+	// A connected socket's counter: its value, then one more per segment.
+	var id atomic.Uint32
+	id.Store(0xfffe)
+	c2 := send(stack.NetworkParams{Protocol: header.ProtoTCP, DontFragment: true, ID: &id}, "y")
+	c3 := send(stack.NetworkParams{Protocol: header.ProtoTCP, DontFragment: true, ID: &id}, "z")
+	if c2.ip.ID != 0xfffe || c3.ip.ID != 0xffff || id.Load() != 0x10000 {
+		t.Fatalf("socket counter: IDs %#x, %#x, counter %#x; want 0xfffe, 0xffff, 0x10000", c2.ip.ID, c3.ip.ID, id.Load())
+	}
+	// A GSO super-segment becomes three segments: the counter skips three.
+	gso := buffer.New(buffer.Headroom, header.TCPMinLen+3000)
+	gso.Append(header.TCPMinLen + 3000)
+	gso.Meta.GSO = buffer.GSO{Type: buffer.GSOTCPv4, MSS: 1000, HeaderLen: uint16(r.MaxHeaderLen() + header.TCPMinLen)}
+	if err := r.WritePacket(gso, stack.NetworkParams{Protocol: header.ProtoTCP, DontFragment: true, ID: &id}); err != nil {
+		t.Fatalf("WritePacket GSO: %v", err)
+	}
+	if sent := c.takeIP(); len(sent) != 1 || sent[0].ip.ID != 0 || id.Load() != 0x10003 {
+		t.Fatalf("GSO packet: %d sent, counter %#x; want one with ID 0 (0x10000 as 16 bits), counter 0x10003", len(sent), id.Load())
+	}
+	if c.s.Stats().IP.OutRequests.Load() != 6 {
 		t.Fatalf("OutRequests = %d", c.s.Stats().IP.OutRequests.Load())
 	}
 }

@@ -96,7 +96,7 @@ func (e *Endpoint) WritePacket(r *stack.Route, pkt *buffer.Packet, params stack.
 	if params.DontFragment {
 		f.Flags = header.IPv4FlagDF
 	}
-	f.ID = p.nextID(r.LocalAddr, r.RemoteAddr, params.Protocol)
+	f.ID = p.selectID(r, pkt, params)
 	total := pkt.Len() + header.IPv4MinLen
 	if pkt.Meta.GSO.Type == buffer.GSONone {
 		mtu := r.MTU

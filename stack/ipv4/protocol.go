@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/netprov/netprov/stack"
+	"github.com/netprov/netprov/stack/buffer"
 	"github.com/netprov/netprov/stack/header"
 )
 
@@ -174,6 +175,26 @@ func (p *Protocol) NewEndpoint(nic *stack.NIC) stack.NetworkEndpoint {
 // the route MTU applies then. TCP reads it to size segments.
 func (p *Protocol) PathMTU(dst netip.Addr) int {
 	return p.pmtu.get(dst, p.s.Clock().Now())
+}
+
+// selectID is ip_select_ident_segs: a connected socket's own counter,
+// advanced by the number of segments the packet becomes; 0 for a DF
+// packet of no connected socket (a listener's SYN-ACK, a RST), which can
+// never be fragmented; else the shared keyed counters.
+func (p *Protocol) selectID(r *stack.Route, pkt *buffer.Packet, params stack.NetworkParams) uint16 {
+	switch {
+	case params.ID != nil:
+		segs := uint32(1)
+		if g := pkt.Meta.GSO; g.Type != buffer.GSONone && g.MSS > 0 {
+			payload := pkt.Len() - int(g.HeaderLen) + r.MaxHeaderLen()
+			segs = uint32(max(1, (payload+int(g.MSS)-1)/int(g.MSS)))
+		}
+		return uint16(params.ID.Add(segs) - segs)
+	case params.DontFragment:
+		return 0
+	default:
+		return p.nextID(r.LocalAddr, r.RemoteAddr, params.Protocol)
+	}
 }
 
 // nextID returns the IP ID for a packet (Linux's __ip_select_ident: a

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"github.com/netprov/netprov/stack"
@@ -189,7 +190,7 @@ func (l *endpoint) sendSynAck(req *request, cookie, rtx bool) {
 		Flags:  header.TCPFlagSyn | header.TCPFlagAck,
 		Window: uint16(min(req.rcvWnd, maxWindow)),
 	}
-	_ = p.emit(req.route, f, &o, true, nil, nil, l.ttl, l.tos, 0)
+	_ = p.emit(req.route, f, &o, true, nil, nil, l.ttl, l.tos, nil, 0)
 	if rtx {
 		p.stats.TCP.RetransSegs.Add(1)
 	} else {
@@ -325,7 +326,7 @@ func (l *endpoint) requestAck(req *request) {
 		Seq: uint32(req.iss + 1), Ack: uint32(req.irs + 1),
 		Flags: header.TCPFlagAck, Window: uint16(min(req.rcvWnd>>req.rcvWscale, maxWindow)),
 	}
-	_ = l.proto.emit(req.route, f, o, false, nil, nil, l.ttl, l.tos, 0)
+	_ = l.proto.emit(req.route, f, o, false, nil, nil, l.ttl, l.tos, nil, 0)
 	l.proto.stats.TCP.OutSegs.Add(1)
 }
 
@@ -366,6 +367,7 @@ func (l *endpoint) createChild(req *request, s *segment) *endpoint {
 	c.mu.Lock()
 	c.state = StateSynRecv
 	c.iss, c.irs = req.iss, req.irs
+	c.ipID.Store(rand.Uint32N(1 << 16)) // spec 32: the child's own random inet_id
 	c.advmss = req.advmss
 	c.mssClamp = req.peerMSS
 	c.tsOK, c.sackOK = req.tsOK, req.sackOK

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 
 	"golang.org/x/sys/unix"
@@ -112,6 +113,7 @@ func (e *endpoint) startConnect(addr netip.AddrPort) error {
 
 	now := e.proto.clock.Now()
 	e.iss = seqnum.Value(e.proto.isn(src, raddr, port, e.rport, now))
+	e.ipID.Store(rand.Uint32N(1 << 16)) // spec 32: a random inet_id seed
 	if e.proto.cfg.Timestamps {
 		e.tsOffset = e.proto.tsOffset(src, raddr)
 	}

@@ -3,6 +3,7 @@ package tcp
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -103,6 +104,9 @@ type endpoint struct {
 	ccName               string
 	quickackOpt          bool
 	misc                 [9]int
+
+	// ipID is the connection's IPv4 identification counter (inet_id).
+	ipID atomic.Uint32
 
 	// Listener.
 	backlog      int

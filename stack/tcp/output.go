@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/netprov/netprov/stack"
@@ -15,8 +16,10 @@ import (
 // when syn), then the payload pieces. It owns nothing the caller keeps.
 //
 // gsoMSS > 0 makes the packet a GSO super-segment to be cut into gsoMSS
-// payload pieces by the link (or coalesced-input on the peer stack).
-func (p *Protocol) emit(r *stack.Route, f header.TCPFields, o *header.TCPOptions, syn bool, pay1, pay2 []byte, ttl, tos uint8, gsoMSS int) error {
+// payload pieces by the link (or coalesced-input on the peer stack). id is
+// the connection's IP ID counter; nil for segments of no connection
+// (SYN-ACKs of a listener, resets), which carry ID 0 like Linux's.
+func (p *Protocol) emit(r *stack.Route, f header.TCPFields, o *header.TCPOptions, syn bool, pay1, pay2 []byte, ttl, tos uint8, id *atomic.Uint32, gsoMSS int) error {
 	optLen := 0
 	if o != nil {
 		optLen = header.TCPOptionsLen(*o, syn)
@@ -55,7 +58,7 @@ func (p *Protocol) emit(r *stack.Route, f header.TCPFields, o *header.TCPOptions
 	} else {
 		h.SetChecksum(header.TCPChecksum(b, r.LocalAddr, r.RemoteAddr))
 	}
-	return r.WritePacket(pkt, stack.NetworkParams{Protocol: header.ProtoTCP, TTL: ttl, TOS: tos, DontFragment: true})
+	return r.WritePacket(pkt, stack.NetworkParams{Protocol: header.ProtoTCP, TTL: ttl, TOS: tos, DontFragment: true, ID: id})
 }
 
 // tsNow is the TCP timestamp clock in milliseconds (tcp_time_stamp_ms),
@@ -110,7 +113,7 @@ func (e *endpoint) transmit(seq seqnum.Value, n int, flags header.TCPFlags, rtx 
 		gso = piece
 		segs = uint64((n + piece - 1) / piece)
 	}
-	_ = e.proto.emit(e.route, f, o, syn, p1, p2, e.ttl, e.tos, gso)
+	_ = e.proto.emit(e.route, f, o, syn, p1, p2, e.ttl, e.tos, &e.ipID, gso)
 	st := e.stack.Stats()
 	if rtx {
 		st.TCP.RetransSegs.Add(segs)

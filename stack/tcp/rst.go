@@ -22,7 +22,7 @@ func (p *Protocol) sendResetFor(s *segment) {
 		f.Ack = uint32(s.endSeq)
 		f.Flags = header.TCPFlagRst | header.TCPFlagAck
 	}
-	if p.emit(r, f, nil, false, nil, nil, 0, 0, 0) == nil {
+	if p.emit(r, f, nil, false, nil, nil, 0, 0, nil, 0) == nil {
 		p.stats.TCP.OutSegs.Add(1)
 		p.stats.TCP.OutRsts.Add(1)
 	}
