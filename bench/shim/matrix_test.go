@@ -32,18 +32,23 @@ type matrixConfig struct {
 }
 
 // fullConfig is run.sh's measurement (NETPROV_BENCH_FULL=1): about
-// 3 minutes. smokeConfig keeps CI's `-benchtime=1x` step short.
+// 3 minutes. smokeConfig keeps CI's `-benchtime=1x` step short (about 9 s
+// for all six setups on an idle 2-core machine; its numbers only show that
+// every setup works).
 var (
 	fullConfig  = matrixConfig{reps: 3, iperfArgs: []string{"-t", "3"}, rrDur: 2 * time.Second, cpsDur: 2 * time.Second, callN: 100000}
-	smokeConfig = matrixConfig{reps: 1, iperfArgs: []string{"-n", "48M"}, rrDur: 300 * time.Millisecond, cpsDur: 300 * time.Millisecond, callN: 20000}
+	smokeConfig = matrixConfig{reps: 1, iperfArgs: []string{"-n", "32M"}, rrDur: 200 * time.Millisecond, cpsDur: 200 * time.Millisecond, callN: 20000}
 )
 
 const (
 	peerHost   = 250 // peer's host number on the bridge subnet
 	kernelHost = 251 // kernel client's host number
-	echoPort   = 7001
-	oncePort   = 7002
-	iperfPort  = 5201
+	attachHost = 252 // address of the veth `netprov run --attach` serves
+	// attachIface is the attached veth's name inside its namespace.
+	attachIface = "eth0"
+	echoPort    = 7001
+	oncePort    = 7002
+	iperfPort   = 5201
 	// cmdTimeout bounds one client command (netprov start-up included).
 	cmdTimeout = 60 * time.Second
 )
@@ -51,10 +56,13 @@ const (
 // topology is one run's namespaces and the commands that run a client
 // program in each setup.
 type topology struct {
-	tb       testing.TB
-	host     *netns.NS // bridge, TAP, NAT; the host provider's sockets
-	peer     *netns.NS // kernel servers
-	kernel   *netns.NS // kernel client on a veth to the bridge
+	tb     testing.TB
+	host   *netns.NS // bridge, TAP, NAT; the host provider's sockets
+	peer   *netns.NS // kernel servers
+	kernel *netns.NS // kernel client on a veth to the bridge
+	// attach holds a veth to the bridge like kernel's, which `netprov run
+	// --netns --attach` serves from the stack through a packet socket.
+	attach   *netns.NS
 	slirp    *netns.NS // slirp4netns client (nil if slirp4netns is missing)
 	bridge   string
 	subnet   string // 10.213.S.0/24
@@ -111,6 +119,7 @@ func newTopology(tb testing.TB) *topology {
 	tp.host = netns.New(tb, "h")
 	tp.peer = netns.New(tb, "p")
 	tp.kernel = netns.New(tb, "k")
+	tp.attach = netns.New(tb, "a")
 	tp.bridge = netns.UniqueName("br")
 	tp.host.IP(tb, "link", "add", tp.bridge, "type", "bridge")
 	tp.host.AddAddr(tb, tp.bridge, gw+"/24")
@@ -118,7 +127,7 @@ func newTopology(tb testing.TB) *topology {
 	for _, c := range []struct {
 		ns   *netns.NS
 		host int
-	}{{tp.peer, peerHost}, {tp.kernel, kernelHost}} {
+	}{{tp.peer, peerHost}, {tp.kernel, kernelHost}, {tp.attach, attachHost}} {
 		port := netns.UniqueName("v")
 		netns.Veth(tb, tp.host, port, c.ns, "eth0")
 		tp.host.IP(tb, "link", "set", port, "master", tp.bridge)
@@ -181,7 +190,7 @@ func (tp *topology) startSlirp() {
 
 // setups returns the client setups of this topology in table order.
 func (tp *topology) setups() []string {
-	s := []string{setupKernel, setupKernelHost, setupNetstack, setupHost}
+	s := []string{setupKernel, setupKernelHost, setupNetstack, setupAttach, setupHost}
 	if tp.slirp != nil {
 		s = append(s, setupSlirp)
 	}
@@ -201,6 +210,13 @@ func (tp *topology) command(ctx context.Context, setup string, argv ...string) *
 	case setupNetstack, setupHost:
 		run := []string{"run", "--provider", setup, "--host-netns", tp.host.Path(),
 			"--bridge", tp.bridge, "--subnet", tp.subnet, "--"}
+		return exec.CommandContext(ctx, tp.netprov, append(run, argv...)...)
+	case setupAttach:
+		// The stack reads the veth's address and default route from the
+		// kernel of A, and an nftables ingress drop keeps that kernel
+		// silent while it runs (one netprov per client command, as for
+		// the TAP setups).
+		run := []string{"run", "--netns", tp.attach.Path(), "--attach", attachIface, "--"}
 		return exec.CommandContext(ctx, tp.netprov, append(run, argv...)...)
 	default:
 		panic("unknown setup " + setup)
@@ -322,7 +338,7 @@ func runMatrix(tb testing.TB, tp *topology, cfg matrixConfig) Samples {
 
 // BenchmarkShimMatrix runs the whole matrix once per call (use
 // -benchtime=1x). By default a short smoke version (one repetition, small
-// transfers, under ~30 s); NETPROV_BENCH_FULL=1 runs the measurement of
+// transfers, ~9 s idle); NETPROV_BENCH_FULL=1 runs the measurement of
 // RESULTS.md (3 repetitions, iperf3 -t 3 each way, 2 s of RR and CPS,
 // 100k calls). It prints the Markdown table and the target verdicts and
 // reports the main ratios as metrics. NETPROV_BENCH_REPS=N overrides the
@@ -354,7 +370,7 @@ func BenchmarkShimMatrix(b *testing.B) {
 		fmt.Println("target:", v)
 	}
 	for _, m := range metricOrder {
-		for _, setup := range []string{setupNetstack, setupHost, setupSlirp} {
+		for _, setup := range []string{setupNetstack, setupAttach, setupHost, setupSlirp} {
 			if r := s.Ratio(m.Key, setup, setupKernel); r == r { // not NaN
 				b.ReportMetric(r, m.Key+"_"+setup+"/kernel")
 			}

@@ -36,6 +36,9 @@ func BenchmarkShimProfile(b *testing.B) {
 		{"netstack-rr", setupNetstack, []string{tp.shimload, "rr", "-addr", echo, "-d", "3s"}},
 		{"netstack-cps", setupNetstack, []string{tp.shimload, "cps", "-addr", once, "-d", "3s"}},
 		{"netstack-call", setupNetstack, []string{tp.shimload, "call", "-n", "100000"}},
+		{"attach-bulk-up", setupAttach, iperf},
+		{"attach-bulk-down", setupAttach, append(iperf, "-R")},
+		{"attach-rr", setupAttach, []string{tp.shimload, "rr", "-addr", echo, "-d", "3s"}},
 		{"host-cps", setupHost, []string{tp.shimload, "cps", "-addr", once, "-d", "3s"}},
 		{"host-call", setupHost, []string{tp.shimload, "call", "-n", "100000"}},
 	}

@@ -9,16 +9,19 @@ import (
 
 // Setup names: the client configurations, in table order. kernel is the
 // reference of every ratio; kernelHost is the kernel client in the host
-// namespace itself, where the host provider's sockets live.
+// namespace itself, where the host provider's sockets live; attach is
+// netprov's stack on a kernel veth like kernel's (`netprov run --netns
+// --attach`, AF_PACKET), netstack the same stack on a TAP.
 const (
 	setupKernel     = "kernel"
 	setupKernelHost = "kernel-hostns"
 	setupNetstack   = "netstack"
+	setupAttach     = "attach"
 	setupHost       = "host"
 	setupSlirp      = "slirp4netns"
 )
 
-var setupOrder = []string{setupKernel, setupKernelHost, setupNetstack, setupHost, setupSlirp}
+var setupOrder = []string{setupKernel, setupKernelHost, setupNetstack, setupAttach, setupHost, setupSlirp}
 
 // Metric is one row of the table.
 type Metric struct {

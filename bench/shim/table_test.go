@@ -53,6 +53,9 @@ func TestTableAndVerdicts(t *testing.T) {
 		s.Add(metricBulkUp.Key, setupNetstack, v)
 	}
 	s.Add(metricBulkUp.Key, setupSlirp, 12)
+	for _, v := range []float64{16, 14} {
+		s.Add(metricBulkUp.Key, setupAttach, v)
+	}
 	s.Add(metricBulkUp.Key, setupHost, 19)
 	s.Add(metricBulkUp.Key, setupKernelHost, 20)
 	if r := s.Ratio(metricBulkUp.Key, setupNetstack, setupKernel); r != 0.5 {
@@ -61,8 +64,12 @@ func TestTableAndVerdicts(t *testing.T) {
 	if r := s.Ratio(metricRR.Key, setupNetstack, setupKernel); !math.IsNaN(r) {
 		t.Errorf("ratio without samples = %v, want NaN", r)
 	}
+	if r := s.Ratio(metricBulkUp.Key, setupAttach, setupKernel); r != 0.75 {
+		t.Errorf("attach/kernel = %v, want 0.75 (median of two is their mean)", r)
+	}
 	tab := s.Table()
-	for _, want := range []string{"| bulk sandbox→peer | Gbit/s | 20.0 (10.0–30.0) |", "0.50×", "0.95×"} {
+	for _, want := range []string{"| bulk sandbox→peer | Gbit/s | 20.0 (10.0–30.0) |", "0.50×", "0.95×",
+		" attach | host |", " attach/kernel |", " 15.0 (14.0–16.0) |", "0.75×"} {
 		if !strings.Contains(tab, want) {
 			t.Errorf("table lacks %q:\n%s", want, tab)
 		}
