@@ -28,6 +28,12 @@ type NetConf struct {
 	// userspace stack on a TAP) or "host" (kernel sockets of the host
 	// namespace; no bridge, TAP or IPAM).
 	Provider string `json:"provider"`
+	// Mode is how the stack reaches the network: "tap" (default: its own
+	// TAP on Bridge, addresses from IPAM) or "attach" (a chained plugin
+	// after an interface plugin such as bridge, macvlan, ipvlan or ptp:
+	// the stack takes over the sandbox interface of prevResult through a
+	// packet socket; no bridge, TAP or IPAM of its own).
+	Mode string `json:"mode"`
 	// StateDir holds one directory per sandbox (default /run/netprov).
 	StateDir string `json:"stateDir"`
 	// AgentSocket, when set, is checked by STATUS (the seccomp agent's
@@ -41,8 +47,21 @@ type NetConf struct {
 
 	RuntimeConfig struct {
 		PortMappings []json.RawMessage `json:"portMappings,omitempty"`
+		// MAC is the "mac" capability: the container-side interface's
+		// MAC (see args.go).
+		MAC string `json:"mac,omitempty"`
 	} `json:"runtimeConfig"`
+
+	// containerMAC is the validated MAC the runtime asked for ("" =
+	// derive one); set by resolveContainerMAC.
+	containerMAC string
 }
+
+// Modes of the plugin (NetConf.Mode).
+const (
+	ModeTAP    = "tap"
+	ModeAttach = "attach"
+)
 
 const (
 	defaultBridge = "netprov0"
@@ -72,7 +91,19 @@ func parseConfig(stdin []byte) (*NetConf, error) {
 	if c.Provider == "" {
 		c.Provider = "netstack"
 	}
+	if c.Mode == "" {
+		c.Mode = ModeTAP
+	}
 	invalid := func(msg string) error { return types.NewError(types.ErrInvalidNetworkConfig, msg, "") }
+	switch c.Mode {
+	case ModeTAP:
+	case ModeAttach:
+		if err := validateAttachConf(c); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, invalid(fmt.Sprintf("unknown mode %q: set \"mode\" to \"tap\" (default) or \"attach\"", c.Mode))
+	}
 	switch c.Provider {
 	case "netstack", "host":
 	default:
@@ -84,7 +115,7 @@ func parseConfig(stdin []byte) (*NetConf, error) {
 	if c.MTU < 576 || c.MTU > 65535 {
 		return nil, invalid(fmt.Sprintf("mtu %d out of range 576..65535", c.MTU))
 	}
-	if c.Provider == "netstack" && c.IPAM.Type == "" {
+	if c.Provider == "netstack" && c.Mode == ModeTAP && c.IPAM.Type == "" {
 		return nil, invalid("provider netstack needs an \"ipam\" section (e.g. {\"type\": \"host-local\", \"ranges\": [[{\"subnet\": \"10.88.0.0/16\"}]]})")
 	}
 	if c.HandoffWarnSeconds < 0 || c.ReadyTimeoutSeconds < 0 {

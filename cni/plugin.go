@@ -66,6 +66,11 @@ func cmdAdd(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
+	// Before anything changes: a bad MAC request must not cost the
+	// container its previous attachment.
+	if err := resolveContainerMAC(conf, args.Args); err != nil {
+		return err
+	}
 	unlock, err := lockState(conf.StateDir)
 	if err != nil {
 		return err
@@ -112,9 +117,12 @@ func add(ctx context.Context, conf *NetConf, args *skel.CmdArgs, dir string) (*t
 		Netns:              args.Netns,
 		Provider:           conf.Provider,
 		MTU:                conf.MTU,
-		MAC:                stackMAC(args.ContainerID, args.IfName),
+		MAC:                conf.sandboxMAC(args.ContainerID, args.IfName),
 		HandoffWarnSeconds: conf.HandoffWarnSeconds,
 		NetConf:            json.RawMessage(args.StdinData),
+	}
+	if conf.Mode == ModeAttach {
+		return addAttach(ctx, conf, args, dir, sc)
 	}
 	result := &types100.Result{CNIVersion: types100.ImplementedSpecVersion}
 	if conf.Provider == "netstack" {
@@ -237,6 +245,8 @@ func teardown(ctx context.Context, conf *NetConf, netconf []byte, id, ifname str
 	var errs []error
 	if err := stopStack(dir, stopGrace); err != nil {
 		errs = append(errs, err)
+	} else if err := teardownAttach(ctx, dir); err != nil {
+		errs = append(errs, err)
 	}
 	if err := ownNS().DeleteLink(ctx, tapName(id, ifname)); err != nil {
 		errs = append(errs, err)
@@ -299,7 +309,11 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if err != nil || !st.Ready {
 		return types.NewError(types.ErrInternal, fmt.Sprintf("stack process of container %s does not answer on its control socket", args.ContainerID), fmt.Sprint(err))
 	}
-	if conf.Provider == "netstack" {
+	if conf.Mode == ModeAttach {
+		if err := checkAttach(ctx, dir, st); err != nil {
+			return err
+		}
+	} else if conf.Provider == "netstack" {
 		if !linkExists(sc.TAP) {
 			return types.NewError(types.ErrInternal, fmt.Sprintf("TAP %s of container %s is missing", sc.TAP, args.ContainerID), "")
 		}
@@ -384,7 +398,7 @@ func cmdStatus(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	if conf.Provider == "netstack" {
+	if conf.Provider == "netstack" && conf.Mode == ModeTAP {
 		if _, err := invoke.FindInPath(conf.IPAM.Type, filepath.SplitList(os.Getenv("CNI_PATH"))); err != nil {
 			return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf("IPAM plugin %q not found in CNI_PATH", conf.IPAM.Type), err.Error())
 		}

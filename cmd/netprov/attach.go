@@ -5,18 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"runtime"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netprov/netprov/cni/attachnet"
 	"github.com/netprov/netprov/cni/kernelnet"
 	"github.com/netprov/netprov/provider/netstack"
-	"github.com/netprov/netprov/stack"
-	"github.com/netprov/netprov/stack/header"
-	"github.com/netprov/netprov/stack/ipv4"
-	"github.com/netprov/netprov/stack/link/afpacket"
-	"github.com/netprov/netprov/stack/node"
 )
 
 // runAttach is `netprov run --netns X --attach IFACE [--ip CIDR]...
@@ -26,6 +23,15 @@ import (
 // --route). An nftables ingress drop keeps X's kernel from answering for
 // IFACE meanwhile; its own copy of the configuration stays, inert, and
 // is IFACE's again when the sandbox ends.
+//
+// The stack's copy is taken once, at start: programs that change the
+// kernel's addresses or routes of IFACE with netlink meanwhile (`ip addr
+// add/del`, `ip route add`) change only the inert kernel copy, never the
+// sandbox's. netprov itself never writes the kernel's configuration, so
+// "restored" at the end means: the drop is removed and the kernel serves
+// IFACE again with its configuration as it is at that moment — changes
+// made meanwhile are kept, not rolled back to what was read at start
+// (TestRunAttachKernelConfigChangesStayInert).
 func runAttach(ctx context.Context, args []string) error {
 	o, cmdArgs, err := parseAttachFlags(args)
 	if err != nil {
@@ -75,41 +81,21 @@ func setUpAttachNet(ctx context.Context, o *attachOptions, log *slog.Logger) (*s
 	if len(addrs) == 0 {
 		return nil, nil, fmt.Errorf("run: --attach %s: no address (give --ip CIDR)", o.iface)
 	}
-	// The drop goes in first: from the moment the stack answers, the
-	// kernel must not (a SYN the kernel saw would get its RST).
-	drop, err := kernelnet.InstallIngressDrop(ctx, o.netns, o.iface)
+	var unconnected []netip.Prefix
+	if len(o.ips) == 0 {
+		// Subnets whose connected route the kernel lacks (ptp-style).
+		unconnected = view.Unconnected()
+	}
+	l, err := attachnet.Open(ctx, attachnet.Config{
+		Netns: o.netns, Interface: o.iface, MTU: view.MTU,
+		Addrs: addrs, Routes: routes, Neighbors: view.Neighbors, Unconnected: unconnected,
+		Node: readNamespaceSysctls(o.pingGroupRange).nodeOptions(), Log: log,
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("run: %w", err)
+		return nil, nil, fmt.Errorf("run: --attach: %w", err)
 	}
-	undo := func() error { return drop.Remove(context.Background()) }
-	fail := func(err error) (*sandboxNet, func() error, error) {
-		return nil, nil, errors.Join(err, undo())
-	}
-	// VnetHdr: the veth or NIC peer sends TSO/GRO super-frames and takes
-	// ours (checksum and segmentation offload).
-	ep, err := afpacket.New(afpacket.Config{Interface: o.iface, NetNS: o.netns, MTU: view.MTU, VnetHdr: true})
-	if err != nil {
-		return fail(fmt.Errorf("run: --attach %s: %w", o.iface, err))
-	}
-	n, err := node.New(readNamespaceSysctls(o.pingGroupRange).nodeOptions())
-	if err != nil {
-		ep.Close()
-		return fail(fmt.Errorf("run: stack: %w", err))
-	}
-	nic, err := n.AddNIC(ep, o.iface, addrs...)
-	if err != nil {
-		n.Close()
-		ep.Close()
-		return fail(fmt.Errorf("run: stack NIC: %w", err))
-	}
-	for _, r := range routes {
-		n.AddRoute(stack.RouteEntry{Dst: r.Dst, Gateway: r.Gateway, NIC: nic.ID(), Src: r.Src, MTU: r.MTU, AdvMSS: r.AdvMSS, Metric: r.Metric})
-	}
-	for _, nb := range view.Neighbors {
-		if err := addPermanentNeighbor(nic, nb); err != nil {
-			log.Warn("run: --attach: permanent neighbour not taken over", "addr", nb.Addr, "err", err)
-		}
-	}
+	undo := func() error { return l.RemoveDrop(context.Background()) }
+	n := l.Node
 	cfg := sandboxConfig{Provider: "netstack", MTU: view.MTU, DNS: o.dns, Interface: o.iface, AttachNetns: o.netns, Routes: []routeConfig{}}
 	for _, a := range addrs {
 		if a.Addr().Is4() && cfg.Address == "" {
@@ -127,22 +113,6 @@ func setUpAttachNet(ctx context.Context, o *attachOptions, log *slog.Logger) (*s
 	}
 	log.Debug("run: attached", "netns", o.netns, "iface", o.iface, "addrs", addrs, "routes", len(routes))
 	return &sandboxNet{cfg: cfg, prov: netstack.NewWithConfig(n, netstack.Config{OwnsNode: true})}, undo, nil
-}
-
-// addPermanentNeighbor copies a `nud permanent` entry into the stack.
-func addPermanentNeighbor(nic *stack.NIC, nb kernelnet.Neighbor) error {
-	if len(nb.MAC) != len(header.MAC{}) {
-		return fmt.Errorf("link address %v: %w", nb.MAC, unix.EINVAL)
-	}
-	if !nb.Addr.Is4() {
-		return fmt.Errorf("IPv6 permanent neighbours: %w", unix.EOPNOTSUPP)
-	}
-	ep, ok := nic.NetworkEndpoint(header.EtherTypeIPv4).(*ipv4.Endpoint)
-	if !ok {
-		return fmt.Errorf("no IPv4 on the NIC: %w", unix.EAFNOSUPPORT)
-	}
-	ep.Neighbors().AddStatic(nb.Addr, header.MAC(nb.MAC))
-	return nil
 }
 
 // enterAttachNetns moves the stage's thread into the attached namespace:

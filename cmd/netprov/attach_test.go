@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,6 +93,110 @@ func (e *attachEnv) assertRestored(before string) {
 	}
 }
 
+// sandboxServer is python's http.server running under `netprov run
+// --netns X --attach veth0`.
+type sandboxServer struct {
+	e      *attachEnv
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan struct{} // closed when netprov has been waited for
+}
+
+// startServer starts the sandboxed server on port, serving dir, and
+// returns once it listens. It says "ready" then: the peer connects only
+// after that, so no connection is refused (a refusal is a legitimate RST
+// from the stack, which the capture checks would not tell from the
+// kernel's).
+func (e *attachEnv) startServer(ctx context.Context, dir string, port int) *sandboxServer {
+	t := e.t
+	t.Helper()
+	srv := &sandboxServer{e: e, cmd: e.netprov(ctx, nil, "python3", "-c", httpServerPy, dir, strconv.Itoa(port)),
+		stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	stdout, err := srv.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.cmd.Stderr = srv.stderr
+	if err := srv.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "ready") {
+				ready <- true
+				io.Copy(io.Discard, stdout)
+				return
+			}
+		}
+		ready <- false
+	}()
+	go func() { srv.cmd.Wait(); close(srv.done) }()
+	t.Cleanup(func() {
+		srv.cmd.Process.Kill()
+		<-srv.done // bounded: WaitDelay closes the pipes 5 s after exit
+	})
+	select {
+	case ok := <-ready:
+		if !ok {
+			<-srv.done
+			t.Fatalf("server in the sandbox ended before it was ready; stderr:\n%s", srv.stderr.String())
+		}
+	case <-ctx.Done():
+		t.Fatal("server in the sandbox not ready in time")
+	}
+	return srv
+}
+
+// stop ends the sandbox with SIGTERM and waits for netprov to exit.
+func (srv *sandboxServer) stop(ctx context.Context) {
+	srv.e.t.Helper()
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-srv.done:
+	case <-ctx.Done():
+		srv.e.t.Fatalf("netprov run did not end after SIGTERM; stderr:\n%s", srv.stderr.String())
+	}
+}
+
+// peerGet fetches url from the peer namespace with curl and fails the
+// test unless the body is want.
+func (e *attachEnv) peerGet(url, want string) {
+	e.t.Helper()
+	got, err := e.peer.Exec("curl", "-sS", "-m", "10", url)
+	if err != nil {
+		e.t.Fatalf("peer's curl of %s: %v: %s", url, err, got)
+	}
+	if string(got) != want {
+		e.t.Fatalf("peer's curl of %s got %q, want %q", url, got, want)
+	}
+}
+
+// assertNoRSTFromX fails the test for any RST from X's address in frames
+// and returns how many segments came from addr:port (the sandbox's
+// server) and how many of those were SYN-ACKs.
+func (e *attachEnv) assertNoRSTFromX(frames []tcpcap.Frame, addr string, port int) (fromServer, synAcks int) {
+	e.t.Helper()
+	for _, f := range frames {
+		seg, ok := tcpcap.ParseTCP(f.Data)
+		if !ok || !strings.HasPrefix(seg.Src, attachAddr+":") {
+			continue
+		}
+		if seg.Flags&header.TCPFlagRst != 0 {
+			e.t.Errorf("RST from X's address: %+v", seg)
+		}
+		if seg.Src != addr+":"+strconv.Itoa(port) {
+			continue
+		}
+		fromServer++
+		if seg.Flags&(header.TCPFlagSyn|header.TCPFlagAck) == header.TCPFlagSyn|header.TCPFlagAck {
+			synAcks++
+		}
+	}
+	return fromServer, synAcks
+}
+
 // kernelTCPSockets is X's kernel TCP sockets (ss -tan, no header).
 func (e *attachEnv) kernelTCPSockets() string {
 	e.t.Helper()
@@ -138,57 +244,8 @@ func TestRunAttachCurlBothWays(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(sdir, "page"), []byte("served-by-sandbox\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv := e.netprov(ctx, nil, "python3", "-c", httpServerPy, sdir, strconv.Itoa(sandboxPort))
-	srvStdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var srvErr bytes.Buffer
-	srv.Stderr = &srvErr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The server says "ready" once it listens: the peer connects only
-	// then, so no connection is refused (a refusal is a legitimate RST
-	// from the stack, which the capture check below would not tell from
-	// the kernel's).
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(srvStdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "ready") {
-				ready <- true
-				io.Copy(io.Discard, srvStdout)
-				return
-			}
-		}
-		ready <- false
-	}()
-	// srvDone closes when netprov has been waited for.
-	srvDone := make(chan struct{})
-	t.Cleanup(func() {
-		srv.Process.Kill()
-		<-srvDone // bounded: WaitDelay closes the pipes 5 s after exit
-	})
-	select {
-	case ok := <-ready:
-		if !ok {
-			go func() { srv.Wait(); close(srvDone) }()
-			t.Fatalf("server in the sandbox ended before it was ready; stderr:\n%s", srvErr.String())
-		}
-	case <-ctx.Done():
-		go func() { srv.Wait(); close(srvDone) }()
-		t.Fatal("server in the sandbox not ready in time")
-	}
-	go func() { srv.Wait(); close(srvDone) }()
-	url := "http://" + attachAddr + ":" + strconv.Itoa(sandboxPort) + "/page"
-	got, err := e.peer.Exec("curl", "-sS", "-m", "10", url)
-	if err != nil {
-		t.Fatalf("peer's curl of the sandbox's server: %v: %s", err, got)
-	}
-	if string(got) != "served-by-sandbox\n" {
-		t.Fatalf("peer's curl got %q, want the sandbox's page", got)
-	}
+	srv := e.startServer(ctx, sdir, sandboxPort)
+	e.peerGet("http://"+attachAddr+":"+strconv.Itoa(sandboxPort)+"/page", "served-by-sandbox\n")
 	if s := e.kernelTCPSockets(); strings.Contains(s, ":"+strconv.Itoa(sandboxPort)) {
 		t.Errorf("X's kernel has a TCP socket for the sandbox's server:\n%s", s)
 	}
@@ -196,31 +253,12 @@ func TestRunAttachCurlBothWays(t *testing.T) {
 	if err != nil || !on {
 		t.Errorf("ingress drop not installed while the sandbox runs (err %v)", err)
 	}
-	srv.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-srvDone:
-	case <-ctx.Done():
-		t.Fatalf("netprov run did not end after SIGTERM; stderr:\n%s", srvErr.String())
-	}
+	srv.stop(ctx)
 	e.assertRestored(before)
 
-	frames := dump.Stop(t)
-	var synAckFromSandbox, fromX int
-	for _, f := range frames {
-		seg, ok := tcpcap.ParseTCP(f.Data)
-		if !ok || !strings.HasPrefix(seg.Src, attachAddr+":") {
-			continue
-		}
-		fromX++
-		if seg.Flags&header.TCPFlagRst != 0 {
-			t.Errorf("RST from X's address: %+v", seg)
-		}
-		if seg.Flags&(header.TCPFlagSyn|header.TCPFlagAck) == header.TCPFlagSyn|header.TCPFlagAck && seg.Src == attachAddr+":"+strconv.Itoa(sandboxPort) {
-			synAckFromSandbox++
-		}
-	}
-	if fromX == 0 || synAckFromSandbox == 0 {
-		t.Errorf("capture saw %d segments from X, %d SYN-ACKs from the sandbox's server; want both > 0", fromX, synAckFromSandbox)
+	fromServer, synAcks := e.assertNoRSTFromX(dump.Stop(t), attachAddr, sandboxPort)
+	if fromServer == 0 || synAcks == 0 {
+		t.Errorf("capture saw %d segments from the sandbox's server, %d SYN-ACKs; want both > 0", fromServer, synAcks)
 	}
 }
 
@@ -322,4 +360,167 @@ func optionMSS(opts []byte) int {
 		i += int(opts[i+1])
 	}
 	return 0
+}
+
+// IPv6 addresses of the attach tests (nodad: usable at once, the kernel's
+// DAD would keep them tentative for a second).
+const (
+	attachAddr6     = "fd00:213:70::2"
+	attachPeerAddr6 = "fd00:213:70::1"
+	// attachSilent6 has a permanent neighbour entry in X with a MAC no
+	// host has: nothing would answer a solicitation for it.
+	attachSilent6    = "fd00:213:70::99"
+	attachSilentMAC6 = "02:00:00:00:70:99"
+)
+
+// TestRunAttachIPv6PermanentNeighbor: X's kernel has `ip -6 neigh add
+// fd00:213:70::99 lladdr 02:00:00:00:70:99 nud permanent` on veth0, and
+// no host has that MAC. A UDP sender in the sandbox reaches it: the stack
+// took the entry over, so every datagram leaves for that MAC at once, and
+// no neighbour solicitation for the address is ever sent (a capture on the
+// peer's end sees the datagrams and no NS). Afterwards the kernel's entry
+// is still there.
+func TestRunAttachIPv6PermanentNeighbor(t *testing.T) {
+	e := newAttachEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), runTestBound)
+	defer cancel()
+	e.x.IP(t, "-6", "addr", "add", attachAddr6+"/64", "dev", attachIface, "nodad")
+	e.peer.IP(t, "-6", "addr", "add", attachPeerAddr6+"/64", "dev", attachPeerIf, "nodad")
+	e.x.IP(t, "-6", "neigh", "add", attachSilent6, "lladdr", attachSilentMAC6, "dev", attachIface, "nud", "permanent")
+	neighBefore := string(e.x.IP(t, "-6", "neigh", "show", "dev", attachIface, "nud", "permanent"))
+	before := e.kernelView()
+	dump := tcpcap.Start(t, e.peer, attachPeerIf, "ip6")
+
+	// connect fixes the source address, which getsockname then reports.
+	const sendPy = `import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 9))
+for i in range(3):
+    s.send(b"netprov-%d" % i)
+print(s.getsockname()[0])`
+	var out, errb bytes.Buffer
+	c := e.netprov(ctx, nil, "python3", "-c", sendPy, attachSilent6)
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		t.Fatalf("netprov run: %v\nstdout %s\nstderr %s", err, out.String(), errb.String())
+	}
+	if got := strings.TrimSpace(out.String()); got != attachAddr6 {
+		t.Errorf("datagrams' source address %q, want the address read from the kernel %s", got, attachAddr6)
+	}
+	frames := dump.Stop(t)
+	e.assertRestored(before)
+	if after := string(e.x.IP(t, "-6", "neigh", "show", "dev", attachIface, "nud", "permanent")); after != neighBefore {
+		t.Errorf("X's permanent neighbours changed:\nbefore:\n%s\nafter:\n%s", neighBefore, after)
+	}
+
+	silent := netip.MustParseAddr(attachSilent6)
+	silentMAC, err := net.ParseMAC(attachSilentMAC6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var toSilent, solicits int
+	for _, f := range frames {
+		eth, err := header.ParseEthernet(f.Data)
+		if err != nil || eth.EtherType != header.EtherTypeIPv6 {
+			continue
+		}
+		b := f.Data[header.EthernetLen:]
+		ip, err := header.ParseIPv6(b)
+		if err != nil || len(b) < header.IPv6Len+int(ip.PayloadLen) {
+			continue
+		}
+		payload := b[header.IPv6Len : header.IPv6Len+int(ip.PayloadLen)]
+		switch {
+		case ip.Dst == silent && ip.NextHeader == header.ProtoUDP:
+			toSilent++
+			if !bytes.Equal(eth.Dst[:], silentMAC) {
+				t.Errorf("datagram to %s sent to MAC %s, want the permanent entry's %s", silent, eth.Dst, silentMAC)
+			}
+		case ip.NextHeader == header.ProtoICMPv6 && len(payload) > 4 && payload[0] == header.ICMPv6NeighborSolicit:
+			if ns, err := header.ParseNDPNeighborSolicit(payload[4:]); err == nil && ns.Target == silent {
+				solicits++
+			}
+		}
+	}
+	if toSilent != 3 {
+		t.Errorf("capture saw %d datagrams to %s, want 3", toSilent, silent)
+	}
+	if solicits != 0 {
+		t.Errorf("capture saw %d neighbour solicitations for %s, want none (the entry is permanent)", solicits, silent)
+	}
+}
+
+// attachUserAddr is the address a "test tool" adds to veth0 with netlink
+// while the sandbox runs.
+const attachUserAddr = "10.213.70.50"
+
+// TestRunAttachKernelConfigChangesStayInert: while a server runs under
+// `netprov run --netns X --attach veth0`, a program outside the sandbox
+// changes X's kernel configuration of veth0 with netlink: `ip addr add
+// 10.213.70.50/24`, `ip route add 10.213.72.0/24 via 10.213.70.1`, and
+// `ip addr del 10.213.70.2/24` (the very address the stack serves). The
+// stack keeps its own copy, read at start: the peer still fetches from
+// 10.213.70.2, X's kernel has no TCP socket for it and sends no RST (a
+// capture on the peer's end), and the kernel's copy is inert — it does
+// not answer for the address just added (ping from the peer fails).
+//
+// When the sandbox ends, "restored" means the kernel serves veth0 again
+// with its configuration as the user left it: netprov never writes the
+// kernel's addresses or routes, it only removes its ingress drop, so the
+// user's changes are kept, nothing else is changed (the view after the
+// end equals the view taken after the changes), and the kernel now
+// answers for 10.213.70.50 (ping succeeds).
+func TestRunAttachKernelConfigChangesStayInert(t *testing.T) {
+	e := newAttachEnv(t)
+	needTool(t, "ping")
+	ctx, cancel := context.WithTimeout(context.Background(), runTestBound)
+	defer cancel()
+	// Deleting the primary address keeps the secondary .50 (and its
+	// connected route) instead of flushing it with the primary.
+	e.x.Sysctl(t, "net.ipv4.conf."+attachIface+".promote_secondaries", "1")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "page"), []byte("served-by-sandbox\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const port = 8073
+	url := "http://" + attachAddr + ":" + strconv.Itoa(port) + "/page"
+	dump := tcpcap.Start(t, e.peer, attachPeerIf, "tcp")
+	srv := e.startServer(ctx, dir, port)
+	e.peerGet(url, "served-by-sandbox\n")
+
+	// The "test tool": netlink changes of veth0 from outside the sandbox.
+	e.x.IP(t, "addr", "add", attachUserAddr+"/24", "dev", attachIface)
+	e.x.IP(t, "route", "add", "10.213.72.0/24", "via", attachPeerAddr, "dev", attachIface)
+	e.x.IP(t, "addr", "del", attachAddr+"/24", "dev", attachIface)
+	changed := e.kernelView()
+	if !strings.Contains(changed, attachUserAddr+"/24") || strings.Contains(changed, attachAddr+"/24") ||
+		!strings.Contains(changed, "10.213.72.0/24 via "+attachPeerAddr) {
+		t.Fatalf("X's kernel view after the changes is not what ip(8) was asked for:\n%s", changed)
+	}
+
+	// The sandbox keeps serving the address the kernel no longer has.
+	for range 3 {
+		e.peerGet(url, "served-by-sandbox\n")
+	}
+	if s := e.kernelTCPSockets(); strings.Contains(s, ":"+strconv.Itoa(port)) {
+		t.Errorf("X's kernel has a TCP socket for the sandbox's server:\n%s", s)
+	}
+	if on, err := kernelnet.Installed(ctx, e.x.Path(), attachIface); err != nil || !on {
+		t.Errorf("ingress drop not installed while the sandbox runs (err %v)", err)
+	}
+	// The kernel's copy is inert: no answer for the address just added.
+	if out, err := e.peer.Exec("ping", "-c", "1", "-W", "1", attachUserAddr); err == nil {
+		t.Errorf("X's kernel answered a ping for %s while the sandbox runs:\n%s", attachUserAddr, out)
+	}
+
+	srv.stop(ctx)
+	e.assertRestored(changed)
+	// veth0 is the kernel's again, with the user's address.
+	if out, err := e.peer.Exec("ping", "-c", "1", "-W", "2", attachUserAddr); err != nil {
+		t.Errorf("X's kernel does not answer for %s after the sandbox ended: %v\n%s", attachUserAddr, err, out)
+	}
+	fromServer, synAcks := e.assertNoRSTFromX(dump.Stop(t), attachAddr, port)
+	if synAcks < 4 || fromServer == 0 {
+		t.Errorf("capture saw %d SYN-ACKs from the sandbox's server (%d segments), want 4 (one per fetch)", synAcks, fromServer)
+	}
 }

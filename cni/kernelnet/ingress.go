@@ -56,6 +56,12 @@ func InstallIngressDrop(ctx context.Context, ns, dev string) (*IngressDrop, erro
 	return d, nil
 }
 
+// ExistingIngressDrop is the drop on dev in ns that an earlier process
+// installed (to Remove it).
+func ExistingIngressDrop(ns, dev string) *IngressDrop {
+	return &IngressDrop{ns: ns, dev: dev, table: TableName(dev)}
+}
+
 // Remove deletes the drop's table.
 func (d *IngressDrop) Remove(ctx context.Context) error {
 	if _, err := command(ctx, d.ns, "nft", "delete", "table", "netdev", d.table); err != nil {

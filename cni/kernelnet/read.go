@@ -30,6 +30,9 @@ type View struct {
 	MAC       net.HardwareAddr
 	MTU       int
 	Up        bool
+	// NoARP: the interface does not resolve neighbours (ipvlan l3,
+	// `ip link set DEV arp off`).
+	NoARP bool
 	// Addrs are the global-scope addresses (the stack makes its own
 	// IPv6 link-local address from the same MAC, as the kernel does).
 	Addrs []netip.Prefix
@@ -38,6 +41,33 @@ type View struct {
 	// stack adds those when it gets the address.
 	Routes    []Route
 	Neighbors []Neighbor
+	// Connected are the destinations of the kernel's own routes for the
+	// addresses (protocol kernel): an address whose subnet is missing
+	// here had its connected route deleted (the ptp CNI plugin routes its
+	// subnet via the gateway instead).
+	Connected []netip.Prefix
+}
+
+// Unconnected returns the subnets of v's IPv4 and global IPv6 addresses
+// for which the kernel has no connected route.
+func (v *View) Unconnected() []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range v.Addrs {
+		p := a.Masked()
+		if p.Bits() == p.Addr().BitLen() {
+			continue // a host address has no subnet route anyway
+		}
+		found := false
+		for _, c := range v.Connected {
+			if c == p {
+				found = true
+			}
+		}
+		if !found {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 type ipLink struct {
@@ -88,6 +118,11 @@ func Read(ctx context.Context, ns, dev string) (*View, error) {
 			return nil, fmt.Errorf("read %s routes: %w", dev, err)
 		}
 		v.Routes = append(v.Routes, rs...)
+		cs, err := parseConnected(out, fam == "-6")
+		if err != nil {
+			return nil, fmt.Errorf("read %s routes: %w", dev, err)
+		}
+		v.Connected = append(v.Connected, cs...)
 	}
 	out, err = command(ctx, ns, "ip", "-j", "neigh", "show", "dev", dev, "nud", "permanent")
 	if err != nil {
@@ -117,8 +152,11 @@ func parseAddrs(out []byte) (*View, error) {
 		v.MAC = mac
 	}
 	for _, f := range l.Flags {
-		if f == "UP" {
+		switch f {
+		case "UP":
 			v.Up = true
+		case "NOARP":
+			v.NoARP = true
 		}
 	}
 	for _, a := range l.AddrInfo {
@@ -185,6 +223,29 @@ func parseRoutes(out []byte, v6 bool) ([]Route, error) {
 		routes = append(routes, rt)
 	}
 	return routes, nil
+}
+
+// parseConnected returns the destinations of the kernel's connected
+// (protocol kernel, unicast) routes.
+func parseConnected(out []byte, v6 bool) ([]netip.Prefix, error) {
+	var rs []ipRoute
+	if err := json.Unmarshal(out, &rs); err != nil {
+		return nil, err
+	}
+	var ps []netip.Prefix
+	for _, r := range rs {
+		if r.Protocol != "kernel" || (r.Type != "" && r.Type != "unicast") || r.Dst == "default" {
+			continue
+		}
+		p, err := ParsePrefix(r.Dst)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", r.Dst, err)
+		}
+		if p.Addr().Is6() == v6 {
+			ps = append(ps, p)
+		}
+	}
+	return ps, nil
 }
 
 func parseNeighbors(out []byte) ([]Neighbor, error) {

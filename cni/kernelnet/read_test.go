@@ -82,3 +82,22 @@ func TestTableNameAndResolve(t *testing.T) {
 		t.Errorf("ResolveNetns(path) = %q", got)
 	}
 }
+
+// TestConnectedAndUnconnected: the kernel's own routes are the connected
+// subnets; an address whose subnet has none (ptp) is unconnected.
+func TestConnectedAndUnconnected(t *testing.T) {
+	cs, err := parseConnected([]byte(routeJSON), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0] != netip.MustParsePrefix("10.213.71.0/24") {
+		t.Errorf("connected %v, want 10.213.71.0/24", cs)
+	}
+	v := &View{
+		Addrs:     []netip.Prefix{netip.MustParsePrefix("10.213.71.2/24"), netip.MustParsePrefix("fd00:213::2/64"), netip.MustParsePrefix("10.213.72.5/32")},
+		Connected: cs,
+	}
+	if got := v.Unconnected(); len(got) != 1 || got[0] != netip.MustParsePrefix("fd00:213::/64") {
+		t.Errorf("unconnected %v, want fd00:213::/64 only (the /32 has no subnet)", got)
+	}
+}

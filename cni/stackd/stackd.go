@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netprov/netprov/cni/attachnet"
 	"github.com/netprov/netprov/cni/control"
 	"github.com/netprov/netprov/provider"
 	"github.com/netprov/netprov/provider/host"
@@ -44,11 +45,17 @@ func Run(ctx context.Context, dir string, log *slog.Logger) error {
 	}
 	log = log.With("container", cfg.ContainerID)
 	d := &daemon{cfg: cfg, log: log, started: time.Now(), servers: map[int]context.CancelFunc{}}
+	if d.attach, err = ReadAttachConfig(dir); err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
 	prov, mac, err := d.buildProvider()
 	if err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
-	defer prov.Close()
+	defer func() {
+		prov.Close()
+		d.releaseAttach() // after the packet socket is closed
+	}()
 	d.prov, d.mac = prov, mac
 
 	sock := filepath.Join(dir, control.SocketFile)
@@ -88,9 +95,14 @@ type daemon struct {
 	started time.Time
 	prov    provider.Provider
 	mac     string
-	// sniffer wraps the TAP (netstack provider) for netprov capture.
+	// sniffer wraps the TAP or packet socket (netstack provider) for
+	// netprov capture.
 	sniffer *sniffer.Endpoint
-	wg      sync.WaitGroup
+	// attach is set for an attach-mode sandbox (AttachFile); attached is
+	// its link once open.
+	attach   *AttachConfig
+	attached *attachnet.Link
+	wg       sync.WaitGroup
 
 	mu       sync.Mutex
 	ready    bool
@@ -125,11 +137,16 @@ func (d *daemon) buildProvider() (provider.Provider, string, error) {
 	default:
 		return nil, "", fmt.Errorf("unknown provider %q", d.cfg.Provider)
 	}
+	if d.attach != nil {
+		return d.buildAttachProvider()
+	}
 	var mac header.MAC
 	if d.cfg.MAC != "" {
 		hw, err := net.ParseMAC(d.cfg.MAC)
-		if err != nil || len(hw) != 6 {
-			return nil, "", fmt.Errorf("bad MAC %q", d.cfg.MAC)
+		// A multicast source address is never valid on the wire (the CNI
+		// plugin refuses it; a hand-edited config.json may not).
+		if err != nil || len(hw) != 6 || hw[0]&0x01 != 0 {
+			return nil, "", fmt.Errorf("bad MAC %q: want a unicast Ethernet address", d.cfg.MAC)
 		}
 		copy(mac[:], hw)
 	}

@@ -2,8 +2,10 @@
 // CNI backend: `netprov install` writes the conflist and the seccomp
 // profile into a temp dir, podman's config and storage live there too
 // (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF), containers use a busybox
-// rootfs built from busybox-static (no registry), the runtime is runc (crun
-// 1.8 refuses this machine's hybrid cgroups), and podman itself runs in a
+// rootfs built from busybox-static (no registry), the default runtime is
+// runc (NETPROV_PODMAN_RUNTIME=crun makes it crun) and runtime "crun" is
+// crun seeing cgroup v1 only (crun 1.8 refuses this machine's hybrid
+// cgroups: env.crunWrapper), and podman itself runs in a
 // network namespace the test creates (nsenter --net), so the bridge, the
 // TAPs, portmap's rules and the host-side servers never touch the
 // machine's own network.
@@ -148,6 +150,10 @@ func (e *env) build() error {
 	}
 	conf := filepath.Join(e.work, "conf")
 	os.MkdirAll(conf, 0o755)
+	crun, err := e.crunWrapper()
+	if err != nil {
+		return fmt.Errorf("crun wrapper: %w", err)
+	}
 	containersConf := fmt.Sprintf(`[containers]
 log_driver = "k8s-file"
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
@@ -163,9 +169,12 @@ default_network = %q
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = %q
-runtime = "runc"
+runtime = %q
 tmp_dir = %q
-`, profile, cniBin, cniConf, e.netName, filepath.Join(e.work, "run/events.log"), filepath.Join(e.work, "run/libpod"))
+
+[engine.runtimes]
+crun = [%q]
+`, profile, cniBin, cniConf, e.netName, filepath.Join(e.work, "run/events.log"), defaultRuntime(), filepath.Join(e.work, "run/libpod"), crun)
 	storageConf := fmt.Sprintf("[storage]\ndriver = \"overlay\"\nrunroot = %q\ngraphroot = %q\n",
 		filepath.Join(e.work, "run/storage"), filepath.Join(e.work, "storage"))
 	if err := os.WriteFile(filepath.Join(conf, "containers.conf"), []byte(containersConf), 0o644); err != nil {
@@ -184,7 +193,7 @@ tmp_dir = %q
 	}
 	// The bridge (and its gateway address, where host-side test servers
 	// listen) exists once the first container joined the network.
-	_, err := e.podman(context.Background(), "run", "-d", "--name", "anchor-"+e.netName, "--rootfs", e.rootfs, "sleep", "3600")
+	_, err = e.podman(context.Background(), "run", "-d", "--name", "anchor-"+e.netName, "--rootfs", e.rootfs, "sleep", "3600")
 	return err
 }
 
@@ -359,4 +368,64 @@ func (e *env) teardown() {
 		}
 	}
 	os.RemoveAll(e.work)
+}
+
+// defaultRuntime is the OCI runtime of containers that do not pick one:
+// NETPROV_PODMAN_RUNTIME ("runc" or "crun"; default runc). CI runs the
+// package with runc; TestCrunContainer covers crun. Setting it to crun runs
+// every test of the package with crun.
+func defaultRuntime() string {
+	if os.Getenv("NETPROV_PODMAN_RUNTIME") == "crun" {
+		return "crun"
+	}
+	return "runc"
+}
+
+// crunWrapper writes the program podman runs as runtime "crun" and returns
+// its path.
+//
+// crun 1.8.1 refuses hybrid cgroups whenever the cgroup2 hierarchy at
+// /sys/fs/cgroup/unified has a controller ("cgroups in hybrid mode not
+// supported, drop all controllers from cgroupv2", checked in
+// libcrun_cgroup_enter for every cgroup manager, "disabled" included).
+// These VMs boot with every controller on cgroup v1 except hugetlb, which
+// no v1 hierarchy binds, so the kernel lists it in cgroup2's
+// cgroup.controllers. runc 1.1 ignores that; crun does not. Mounting a v1
+// hugetlb hierarchy fixes it too, but moves the controller host-wide.
+//
+// The wrapper instead runs crun in a private mount namespace whose
+// /sys/fs/cgroup holds the v1 hierarchies only (a tmpfs with each of them
+// bind-mounted, "unified" left out): crun then detects plain cgroup v1
+// (statfs of /sys/fs/cgroup/unified fails with ENOENT) and puts the
+// container in the same v1 cgroups runc uses here. Mounts podman made
+// before (rootfs, shm) are copied into that namespace, nothing leaks out of
+// it (unshare makes every mount private), and unshare and sh exec, so crun
+// keeps the pid conmon started.
+func (e *env) crunWrapper() (string, error) {
+	dir := filepath.Join(e.work, "runtime")
+	path := filepath.Join(dir, "crun")
+	crun, err := exec.LookPath("crun")
+	if err != nil {
+		crun = "/usr/bin/crun" // not installed: the crun tests skip
+	}
+	host := filepath.Join(dir, "cgroup-host")
+	if err := os.MkdirAll(host, 0o755); err != nil {
+		return "", err
+	}
+	inner := `set -e
+cg=/sys/fs/cgroup
+mount --rbind "$cg" ` + host + `
+mount -t tmpfs -o mode=755 cgroup-v1 "$cg"
+for d in ` + host + `/*; do
+	n=${d##*/}
+	if [ "$n" = unified ]; then continue; fi
+	if [ -L "$d" ]; then ln -s "$(readlink "$d")" "$cg/$n"; continue; fi
+	mkdir "$cg/$n"
+	mount --bind "$d" "$cg/$n"
+done
+mount -o remount,ro,bind "$cg"
+exec ` + crun + ` "$@"`
+	script := "#!/bin/sh\n# netprov integration/podman: crun seeing cgroup v1 only (see env_test.go crunWrapper).\n" +
+		"exec unshare --mount --propagation private /bin/sh -c '" + inner + "' crun \"$@\"\n"
+	return path, os.WriteFile(path, []byte(script), 0o755)
 }
