@@ -216,6 +216,13 @@ func (e *env) makeRootfs() error {
 	if out, err := exec.Command("chroot", e.rootfs, "/bin/busybox", "--install", "-s").CombinedOutput(); err != nil {
 		return fmt.Errorf("busybox --install: %v: %s", err, out)
 	}
+	_, file, _, _ := runtime.Caller(0)
+	build := exec.Command("go", "build", "-o", filepath.Join(e.rootfs, "bin/uploader"), ".")
+	build.Dir = filepath.Join(filepath.Dir(file), "testdata/uploader")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build testdata/uploader: %v: %s", err, out)
+	}
 	os.WriteFile(filepath.Join(e.rootfs, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644)
 	os.WriteFile(filepath.Join(e.rootfs, "etc/group"), []byte("root:x:0:\n"), 0o644)
 	return nil
