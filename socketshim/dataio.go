@@ -60,7 +60,7 @@ func (c *call) recvfrom(e *entry, fd int) (int64, error) {
 		return 0, errContinue
 	}
 	l = min(l, uint64(maxRWCount))
-	d, err := c.receive(e, fd, int(min(l, maxDatagram)), flags)
+	d, err := c.receive(e, fd, int(min(l, maxDatagram)), flags, nil, false)
 	if err != nil {
 		return 0, err
 	}
@@ -75,19 +75,31 @@ func (c *call) recvfrom(e *entry, fd int) (int64, error) {
 	return int64(d.n), nil
 }
 
-// receive takes a kept datagram or asks the provider for one.
-func (c *call) receive(e *entry, fd, size, flags int) (datagram, error) {
+// receive takes a kept datagram or asks the provider for one. With
+// withControl the provider writes the control messages into control (the
+// target's control buffer, see cmsg.go) and d.ctl holds them.
+func (c *call) receive(e *entry, fd, size, flags int, control []byte, withControl bool) (datagram, error) {
 	if d, ok := e.popDatagram(flags&unix.MSG_PEEK != 0); ok {
 		return d, nil
 	}
 	p := make([]byte, size)
 	ctx, cancel := c.blocking()
-	n, from, mflags, err := e.sock.RecvFrom(ctx, p, flags, c.nonblocking(fd) || flags&unix.MSG_DONTWAIT != 0)
+	nonblocking := c.nonblocking(fd) || flags&unix.MSG_DONTWAIT != 0
+	var n, mflags int
+	var from, ctl []byte
+	var err error
+	if cr, ok := e.sock.(controlReceiver); ok && withControl {
+		var ctlLen int
+		n, from, ctlLen, mflags, err = cr.RecvMsg(ctx, p, control, true, flags, nonblocking)
+		ctl = control[:ctlLen]
+	} else {
+		n, from, mflags, err = e.sock.RecvFrom(ctx, p, flags, nonblocking)
+	}
 	cancel()
 	if err != nil {
 		return datagram{}, err
 	}
-	return datagram{data: p[:min(n, len(p))], n: n, from: from, msgFlags: mflags}, nil
+	return datagram{data: p[:min(n, len(p))], n: n, from: from, msgFlags: mflags, ctl: ctl}, nil
 }
 
 // undeliverable keeps a received datagram whose target went away, so the
@@ -137,20 +149,25 @@ func (c *call) recvmsg(e *entry, fd int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if h.name == 0 || e.sotype == unix.SOCK_STREAM {
+	if e.sotype == unix.SOCK_STREAM || (h.name == 0 && !wantsControl(e, h)) {
 		return 0, errContinue
 	}
 	return c.recvOne(e, fd, addr, h, c.intArg(2))
 }
 
 // recvOne receives one datagram into the msghdr at addr and writes back
-// msg_namelen, msg_controllen (0: no control messages) and msg_flags.
+// msg_namelen, the control messages and msg_controllen (see cmsg.go; 0
+// from providers without them) and msg_flags.
 func (c *call) recvOne(e *entry, fd int, addr uint64, h msghdr, flags int) (int64, error) {
 	iovs, total, err := readIovecs(c.mem, h.iov, h.iovlen)
 	if err != nil {
 		return 0, err
 	}
-	d, err := c.receive(e, fd, min(total, maxDatagram), flags)
+	control, withControl, err := c.readControl(h)
+	if err != nil {
+		return 0, err
+	}
+	d, err := c.receive(e, fd, min(total, maxDatagram), flags, control, withControl)
 	if err != nil {
 		return 0, err
 	}
@@ -160,7 +177,16 @@ func (c *call) recvOne(e *entry, fd int, addr uint64, h msghdr, flags int) (int6
 	if err := writeSockaddr(c.mem, h.name, addr+offMsgNamelen, d.from, false); err != nil {
 		return 0, c.undeliverable(e, d, flags, err)
 	}
+	if len(d.ctl) > 0 {
+		if err := c.mem.write(h.control, d.ctl); err != nil {
+			if errors.Is(err, seccomp.ErrTargetGone) {
+				return 0, c.undeliverable(e, d, flags, err)
+			}
+			d.ctl = nil // put_cmsg's EFAULT is ignored: nothing written
+		}
+	}
 	var tail [16]byte // msg_controllen (8 bytes) then msg_flags (int)
+	binary.LittleEndian.PutUint64(tail[0:], uint64(len(d.ctl)))
 	binary.LittleEndian.PutUint32(tail[8:], uint32(d.msgFlags))
 	if err := c.mem.write(addr+offMsgControllen, tail[:12]); err != nil {
 		return 0, c.undeliverable(e, d, flags, err)
@@ -255,7 +281,7 @@ func (c *call) recvmmsg(e *entry, fd int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !hasName(hs) || e.sotype == unix.SOCK_STREAM {
+	if e.sotype == unix.SOCK_STREAM || (!hasName(hs) && !anyWantsControl(e, hs)) {
 		return 0, errContinue
 	}
 	flags := c.intArg(3)

@@ -84,6 +84,8 @@ func runScenario(name string) int {
 		scenarioRebind()
 	case "connectclosed":
 		scenarioConnectClosed()
+	case "cmsg":
+		scenarioCmsg() // cmsg_test.go
 	case "iouring":
 		var params [120]byte
 		_, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&params[0])), 0)

@@ -43,6 +43,8 @@ type datagram struct {
 	n        int // the provider's return value (full length with MSG_TRUNC)
 	from     []byte
 	msgFlags int
+	// ctl holds the control messages written for a recvmsg (see cmsg.go).
+	ctl []byte
 }
 
 func (e *entry) pushAccepted(a acceptedConn) {

@@ -52,3 +52,36 @@ func BenchmarkConduitToStack(b *testing.B) {
 	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(b.N), "mallocs/64KiB")
 	s.Close()
 }
+
+// BenchmarkSocketConnectClose measures a stream socket's life without
+// data: socket (unconnected conduit and its joiner), blocking connect
+// over loopback (the conduit joined in place), close.
+func BenchmarkSocketConnectClose(b *testing.B) {
+	p, n := newProvider(b)
+	l, err := n.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	to := sockaddr(addrPort(b, l.Addr()))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, err := p.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Connect(b.Context(), to, false); err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}

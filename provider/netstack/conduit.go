@@ -21,9 +21,16 @@ const (
 // sandboxed program (kept blocking, in the target's hands), ours is the
 // provider's end, non-blocking and in Go's poller so pumps block without
 // threads and can be interrupted with deadlines.
+//
+// A fresh stream socket's conduit starts as the target end alone, not
+// connected (newStreamConduit): ours is nil until join connects the
+// target end in place.
 type conduit struct {
 	target *os.File
 	ours   *os.File
+	// joiner is the listening AF_UNIX socket (an autobound abstract
+	// name) that join connects the target end to; -1 when there is none.
+	joiner int
 }
 
 // newConduit creates a socketpair of type typ (SOCK_STREAM or
@@ -45,7 +52,109 @@ func newConduit(typ, buf int) (*conduit, error) {
 	return &conduit{
 		target: os.NewFile(uintptr(fds[0]), "netstack-conduit"),
 		ours:   os.NewFile(uintptr(fds[1]), "netstack-conduit-provider"),
+		joiner: -1,
 	}, nil
+}
+
+// newStreamConduit creates the conduit of a fresh stream socket: the
+// target end is an AF_UNIX SOCK_STREAM socket that is not connected, so
+// it is in TCP_CLOSE and unix_poll shows POLLOUT|POLLHUP, as tcp_poll
+// shows for a fresh or failed TCP socket. join connects it later to our
+// end in place, so the target's fd, its dups and its epoll registrations
+// stay valid. The joiner listener is made now, next to the target end:
+// abstract names are per network namespace, and both sockets are then
+// in the namespace of the same thread.
+func newStreamConduit(buf int) (*conduit, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("conduit socket: %w", err)
+	}
+	setBuf(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, buf)
+	setBuf(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, buf)
+	l, err := newJoiner()
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return &conduit{target: os.NewFile(uintptr(fd), "netstack-conduit"), joiner: l}, nil
+}
+
+// joinBacklog is the joiner's backlog: room for our connect even if a
+// few strangers of the provider's network namespace connect to the
+// abstract name at the same moment (join closes them).
+const joinBacklog = 8
+
+// newJoiner makes a non-blocking AF_UNIX stream socket bound to an unused
+// abstract name (autobind: bind with only the family). It listens only
+// when join needs it, so nobody else can connect to it before.
+func newJoiner() (int, error) {
+	l, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("conduit joiner: %w", err)
+	}
+	if err := unix.Bind(l, &unix.SockaddrUnix{}); err != nil {
+		unix.Close(l)
+		return -1, fmt.Errorf("conduit joiner: autobind: %w", err)
+	}
+	return l, nil
+}
+
+// join connects the target end (not connected yet) to a new provider end
+// through the joiner, and sets ours. The target end's open file stays the
+// same: only its socket changes state (TCP_CLOSE to TCP_ESTABLISHED).
+// The connect does not block: the joiner's backlog was empty a moment
+// before. Connections of other processes (the abstract name is visible in
+// the provider's network namespace) are told apart by SO_PEERCRED and
+// closed.
+func (c *conduit) join(buf int) error {
+	if c.ours != nil {
+		return nil
+	}
+	if c.joiner < 0 {
+		return fmt.Errorf("conduit join: no joiner: %w", unix.EINVAL)
+	}
+	l := c.joiner
+	c.joiner = -1
+	defer unix.Close(l)
+	if err := unix.Listen(l, joinBacklog); err != nil {
+		return fmt.Errorf("conduit join: listen: %w", err)
+	}
+	sa, err := unix.Getsockname(l)
+	if err != nil {
+		return fmt.Errorf("conduit join: getsockname: %w", err)
+	}
+	var cerr error = unix.EBADF
+	withFd(c.target, func(fd int) {
+		for {
+			if cerr = unix.Connect(fd, sa); cerr != unix.EINTR {
+				return
+			}
+		}
+	})
+	if cerr != nil {
+		return fmt.Errorf("conduit join: connect: %w", cerr)
+	}
+	// Our connection is queued (connect returned): at most the backlog's
+	// strangers are ahead of it.
+	self := int32(os.Getpid())
+	for i := 0; i <= joinBacklog+1; i++ {
+		nfd, _, err := unix.Accept4(l, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err == unix.EINTR || err == unix.ECONNABORTED {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("conduit join: accept: %w", err)
+		}
+		if cred, err := unix.GetsockoptUcred(nfd, unix.SOL_SOCKET, unix.SO_PEERCRED); err != nil || cred.Pid != self {
+			unix.Close(nfd) // not our target end
+			continue
+		}
+		setBuf(nfd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, buf)
+		setBuf(nfd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, buf)
+		c.ours = os.NewFile(uintptr(nfd), "netstack-conduit-provider")
+		return nil
+	}
+	return fmt.Errorf("conduit join: own connection not found: %w", unix.ECONNABORTED)
 }
 
 // setBuf sets a socket buffer, forcing past the sysctl limits when the
@@ -130,10 +239,14 @@ func firstDatagramLen(fd int) (int, bool) {
 	return n, true
 }
 
-// close closes both ends (idempotent through os.File).
+// close closes both ends (idempotent through os.File) and the joiner.
 func (c *conduit) close() {
 	c.ours.Close()
 	c.target.Close()
+	if c.joiner >= 0 {
+		unix.Close(c.joiner)
+		c.joiner = -1
+	}
 }
 
 // withFd runs f on f's descriptor unless the file is closed; the file

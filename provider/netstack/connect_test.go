@@ -176,25 +176,6 @@ func TestRefusedConnectReadFirst(t *testing.T) {
 	}
 }
 
-// TestBlockingConnectRefused: a blocking connect returns ECONNREFUSED and
-// the conduit then behaves like Linux's closed socket: read 0, write
-// EPIPE.
-func TestBlockingConnectRefused(t *testing.T) {
-	p, _ := newProvider(t)
-	s, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_STREAM)
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	if err := s.Connect(ctx, sockaddr(netip.MustParseAddrPort("127.0.0.1:9")), false); err != unix.ECONNREFUSED {
-		t.Fatalf("blocking connect = %v, want ECONNREFUSED", err)
-	}
-	if n, err := unix.Read(fd, make([]byte, 8)); n != 0 || err != nil {
-		t.Errorf("read after refused blocking connect = %d, %v; want 0 (Linux)", n, err)
-	}
-	if _, err := unix.SendmsgN(fd, []byte("x"), nil, nil, unix.MSG_NOSIGNAL); err != unix.EPIPE {
-		t.Errorf("write after refused blocking connect = %v, want EPIPE", err)
-	}
-}
-
 // TestPeerReset: after the peer's RST (SO_LINGER 0 + close) the conduit
 // shows Linux's poll mask, the next read returns ECONNRESET and the next
 // write EPIPE, exactly as a kernel TCP socket in the same scenario.

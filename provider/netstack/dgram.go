@@ -10,7 +10,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netprov/netprov/stack"
+	"github.com/netprov/netprov/stack/dgram"
 	"github.com/netprov/netprov/stack/socket"
+	"github.com/netprov/netprov/stack/waiter"
 )
 
 // dgramState carries the source addresses of the datagrams in the
@@ -35,6 +38,10 @@ type dgramMeta struct {
 	from netip.AddrPort
 	n    int
 	hash uint64
+	// info is what the datagram carried for recvmsg's control messages
+	// (valid when hasInfo: the endpoint is a dgram.ControlReader).
+	info    dgram.RecvInfo
+	hasInfo bool
 }
 
 // maxFIFO bounds the address FIFO (the conduit holds far fewer datagrams;
@@ -81,29 +88,65 @@ func (s *Socket) dgramUp() {
 }
 
 // dgramDown moves received datagrams into the conduit, recording their
-// sources.
+// sources and control data. The stack's pending error (an ICMP error on a
+// connected socket) is left in place: the target cannot get it from a
+// native read of the conduit, but SO_ERROR and the served
+// recvfrom/recvmsg report it (see doc.go).
 func (s *Socket) dgramDown() {
 	defer s.wg.Done()
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	d := s.dgram
+	cr, _ := s.so.Endpoint().(dgram.ControlReader)
+	var ready <-chan struct{}
+	if cr != nil {
+		entry, ch := waiter.ChannelEntry(waiter.EventIn | waiter.EventHUp)
+		q := s.so.EventQueue()
+		q.Register(entry)
+		defer q.Unregister(entry)
+		ready = ch
+	}
 	for {
-		r, err := s.so.RecvMsg(s.ctx, buf, 0)
-		if err != nil {
-			if s.ctx.Err() != nil {
-				return
+		var m dgramMeta
+		if cr != nil {
+			res, ctl, err := cr.ReadControl(buf, stack.ReadOptions{}, true)
+			if err == unix.EAGAIN {
+				select {
+				case <-ready:
+					continue
+				case <-s.ctx.Done():
+					return
+				}
 			}
-			continue // EAGAIN (SO_RCVTIMEO), ECONNREFUSED from ICMP: see doc.go
+			if err != nil {
+				if s.ctx.Err() != nil || err == unix.EBADF {
+					return
+				}
+				continue
+			}
+			if res.Total == 0 && !res.From.IsValid() {
+				return // shut down for reading (every datagram has a source)
+			}
+			m = dgramMeta{from: res.From, n: res.N, info: ctl.Info, hasInfo: true}
+		} else {
+			r, err := s.so.RecvMsg(s.ctx, buf, 0)
+			if err != nil {
+				if s.ctx.Err() != nil {
+					return
+				}
+				continue // EAGAIN (SO_RCVTIMEO), ECONNREFUSED from ICMP
+			}
+			m = dgramMeta{from: r.From, n: r.N}
 		}
-		m := dgramMeta{from: r.From, n: r.N, hash: maphash.Bytes(s.p.seed, buf[:r.N])}
+		m.hash = maphash.Bytes(s.p.seed, buf[:m.n])
 		d.mu.Lock()
 		if len(d.fifo) >= maxFIFO {
 			d.fifo = append(d.fifo[:0], d.fifo[len(d.fifo)/2:]...)
 		}
 		d.fifo = append(d.fifo, m)
 		d.mu.Unlock()
-		if _, err := s.c.ours.Write(buf[:r.N]); err != nil {
+		if _, err := s.c.ours.Write(buf[:m.n]); err != nil {
 			return
 		}
 		select {
@@ -117,21 +160,20 @@ func (s *Socket) dgramDown() {
 // head of the conduit: older entries are stale (read without trapping)
 // and dropped; the entry itself is dropped unless peek. Without a match
 // the source is unknown and the FIFO is left alone.
-func (d *dgramState) match(n int, h uint64, peek bool) (netip.AddrPort, bool) {
+func (d *dgramState) match(n int, h uint64, peek bool) (dgramMeta, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for i, m := range d.fifo {
 		if m.n == n && m.hash == h {
-			from := m.from
 			if peek {
 				d.fifo = d.fifo[i:]
 			} else {
 				d.fifo = d.fifo[i+1:]
 			}
-			return from, true
+			return m, true
 		}
 	}
-	return netip.AddrPort{}, false
+	return dgramMeta{}, false
 }
 
 // RecvFrom implements provider.Socket. The data comes out of the conduit
@@ -139,6 +181,20 @@ func (d *dgramState) match(n int, h uint64, peek bool) (netip.AddrPort, bool) {
 // target's open file description) so it stays in order with the target's
 // plain reads; for datagram sockets the source comes from the FIFO.
 func (s *Socket) RecvFrom(ctx context.Context, p []byte, flags int, nonblocking bool) (int, []byte, int, error) {
+	n, from, _, rflags, err := s.RecvMsg(ctx, p, nil, false, flags, nonblocking)
+	return n, from, rflags, err
+}
+
+// RecvMsg is RecvFrom for recvmsg(2) with its control messages. With
+// withControl, control is the target's control buffer (len(control) is
+// msg_controllen, nil for a NULL msg_control) holding its current bytes;
+// the control messages Linux would write for the datagram are written
+// into it (see dgram.Control.Encode), ctlLen is the new msg_controllen and
+// msgFlags has MSG_CTRUNC when they did not fit.
+//
+// A datagram socket's pending error (an ICMP error on a connected socket)
+// is returned first and cleared, as udp_recvmsg and ping_recvmsg do.
+func (s *Socket) RecvMsg(ctx context.Context, p, control []byte, withControl bool, flags int, nonblocking bool) (n int, from []byte, ctlLen, msgFlags int, err error) {
 	if nonblocking {
 		flags |= unix.MSG_DONTWAIT
 	}
@@ -149,7 +205,12 @@ func (s *Socket) RecvFrom(ctx context.Context, p []byte, flags int, nonblocking 
 	}
 	if s.stream || s.dgram == nil {
 		n, rflags, err := s.recvConduit(ctx, p, flags, deadline, timeo)
-		return n, nil, rflags, err
+		return n, nil, 0, rflags, err
+	}
+	if flags&unix.MSG_ERRQUEUE != 0 {
+		// The error queue (IP_RECVERR) is not implemented: always empty,
+		// and the pending error stays for the next recv or SO_ERROR.
+		return 0, nil, 0, 0, unix.EAGAIN
 	}
 	d := s.dgram
 	d.rmu.Lock()
@@ -161,50 +222,70 @@ func (s *Socket) RecvFrom(ctx context.Context, p []byte, flags int, nonblocking 
 	if ctx != nil {
 		done = ctx.Done()
 	}
+	var errCh <-chan struct{}
+	var expired <-chan time.Time
 	for {
+		if e := s.takeDgramError(); e != 0 {
+			return 0, nil, 0, 0, e
+		}
 		var full int
-		var err error
 		if !withFd(s.c.target, func(fd int) {
 			full, _, _, _, err = unix.Recvmsg(fd, d.scratch, nil, unix.MSG_PEEK|unix.MSG_DONTWAIT|unix.MSG_TRUNC)
 		}) {
-			return 0, nil, 0, unix.EBADF
+			return 0, nil, 0, 0, unix.EBADF
 		}
 		if err == nil {
 			h := maphash.Bytes(s.p.seed, d.scratch[:min(full, len(d.scratch))])
-			from, ok := d.match(full, h, flags&unix.MSG_PEEK != 0)
-			var n, rflags int
+			m, ok := d.match(full, h, flags&unix.MSG_PEEK != 0)
+			var rflags int
 			withFd(s.c.target, func(fd int) {
 				n, _, rflags, _, err = unix.Recvmsg(fd, p, nil, flags|unix.MSG_DONTWAIT)
 			})
 			if err != nil {
-				return 0, nil, 0, err
+				return 0, nil, 0, 0, err
 			}
-			var sa []byte
 			if ok {
-				sa = socket.FormatSockaddr(s.so.Family(), from)
+				from = socket.FormatSockaddr(s.so.Family(), m.from)
 			}
-			return n, sa, rflags, nil
+			if withControl && ok && m.hasInfo {
+				var ctrunc bool
+				if ctlLen, ctrunc = s.encodeControl(m.info, control); ctrunc {
+					rflags |= unix.MSG_CTRUNC
+				}
+			}
+			return n, from, ctlLen, rflags, nil
 		}
 		if err != unix.EAGAIN {
-			return 0, nil, 0, err
+			return 0, nil, 0, 0, err
 		}
 		if flags&unix.MSG_DONTWAIT != 0 || timeo == 0 {
-			return 0, nil, 0, unix.EAGAIN
+			return 0, nil, 0, 0, unix.EAGAIN
 		}
-		var expired <-chan time.Time
-		if !deadline.IsZero() {
-			t := time.NewTimer(time.Until(deadline))
-			expired = t.C
-			defer t.Stop()
+		if errCh == nil {
+			// An ICMP error arriving while the call waits ends the
+			// wait, as sk_error_report wakes a blocked recvmsg (the
+			// loop checks for it again after registering).
+			entry, ch := waiter.ChannelEntry(waiter.EventErr)
+			q := s.so.EventQueue()
+			q.Register(entry)
+			defer q.Unregister(entry)
+			errCh = ch
+			if !deadline.IsZero() {
+				t := time.NewTimer(time.Until(deadline))
+				expired = t.C
+				defer t.Stop()
+			}
+			continue
 		}
 		select {
 		case <-d.kick:
+		case <-errCh:
 		case <-expired:
-			return 0, nil, 0, unix.EAGAIN
+			return 0, nil, 0, 0, unix.EAGAIN
 		case <-done:
-			return 0, nil, 0, intrErrno(timeo)
+			return 0, nil, 0, 0, intrErrno(timeo)
 		case <-s.ctx.Done():
-			return 0, nil, 0, unix.EBADF
+			return 0, nil, 0, 0, unix.EBADF
 		}
 	}
 }

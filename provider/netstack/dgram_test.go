@@ -10,7 +10,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netprov/netprov/provider"
 	"github.com/netprov/netprov/stack/socket"
+	"github.com/netprov/netprov/stack/waiter"
 )
 
 // TestUDPRecvFromSources: datagrams from two senders keep their
@@ -133,5 +135,101 @@ func TestUDPConnectedWrite(t *testing.T) {
 	pollUntil(t, fd, unix.POLLIN, unix.POLLIN)
 	if k, err := unix.Read(fd, buf); err != nil || string(buf[:k]) != "reply" {
 		t.Fatalf("read = %q, %v", buf[:k], err)
+	}
+}
+
+// waitStackError waits (bounded) until the stack socket has a pending
+// error (EventErr), as an ICMP error sets it.
+func waitStackError(t *testing.T, s provider.Socket) {
+	t.Helper()
+	entry, ch := waiter.ChannelEntry(waiter.EventErr)
+	s.EventQueue().Register(entry)
+	defer s.EventQueue().Unregister(entry)
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for s.Readiness(waiter.EventErr)&waiter.EventErr == 0 {
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatal("no ICMP error reached the socket")
+		}
+	}
+}
+
+// TestUDPConnectedRefused: an ICMP port unreachable for a connected UDP
+// socket is reported as on Linux (semantics scenario
+// u-econnrefused-so-error, spec C.20): once by getsockopt(SO_ERROR),
+// once by a served recvfrom (which a blocked recvfrom wakes for). The
+// receive pump leaves the error alone: a datagram arriving meanwhile
+// still reaches the conduit and the error stays pending.
+func TestUDPConnectedRefused(t *testing.T) {
+	p, n := newProvider(t)
+	closed, err := n.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := addrPort(t, closed.LocalAddr())
+	closed.Close()
+	s, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_DGRAM)
+	connect(t, s, dead)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+
+	writeAll(t, fd, []byte("x"))
+	waitStackError(t, s)
+	if e := soError(t, s); e != unix.ECONNREFUSED {
+		t.Fatalf("SO_ERROR after port unreachable = %v, want ECONNREFUSED", e)
+	}
+	if e := soError(t, s); e != 0 {
+		t.Fatalf("SO_ERROR read twice = %v, want 0 (sock_error clears it)", e)
+	}
+
+	buf := make([]byte, 16)
+	writeAll(t, fd, []byte("y"))
+	waitStackError(t, s)
+	if _, _, _, err := s.RecvFrom(ctx, buf, 0, true); err != unix.ECONNREFUSED {
+		t.Fatalf("recvfrom with the error pending = %v, want ECONNREFUSED", err)
+	}
+	if _, _, _, err := s.RecvFrom(ctx, buf, 0, true); err != unix.EAGAIN {
+		t.Fatalf("recvfrom after the error was reported = %v, want EAGAIN", err)
+	}
+	if e := soError(t, s); e != 0 {
+		t.Fatalf("SO_ERROR after recvfrom reported the error = %v, want 0", e)
+	}
+
+	// A blocked recvfrom ends with the error (sk_error_report).
+	res := make(chan error, 1)
+	go func() {
+		_, _, _, err := s.RecvFrom(ctx, make([]byte, 16), 0, false)
+		res <- err
+	}()
+	writeAll(t, fd, []byte("z"))
+	select {
+	case err := <-res:
+		if err != unix.ECONNREFUSED {
+			t.Fatalf("blocked recvfrom = %v, want ECONNREFUSED", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("blocked recvfrom did not wake for the ICMP error")
+	}
+
+	// A datagram from the peer address while an error is pending: the
+	// pump moves it on and leaves the error for SO_ERROR.
+	writeAll(t, fd, []byte("w"))
+	waitStackError(t, s)
+	peer, err := n.ListenPacket("udp4", dead.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := peer.WriteTo([]byte("reply"), net.UDPAddrFromAddrPort(mustName(t, s))); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, fd, unix.POLLIN, unix.POLLIN)
+	if k, err := unix.Read(fd, buf); err != nil || string(buf[:k]) != "reply" {
+		t.Fatalf("read = %q, %v", buf[:k], err)
+	}
+	if e := soError(t, s); e != unix.ECONNREFUSED {
+		t.Fatalf("SO_ERROR after the pump moved a datagram = %v, want ECONNREFUSED", e)
 	}
 }

@@ -2,12 +2,15 @@
 // the userspace stack (stack/node). Each socket is a stack socket
 // (stack/socket) plus a conduit: an AF_UNIX socketpair whose target end is
 // injected into the sandboxed program as the socket's fd, so read, write,
-// poll and epoll run natively. The provider pumps between its end and the
-// stack socket, one goroutine per direction, 64 KiB per transfer, with
-// back-pressure both ways: a full TCP send buffer stops the conduit→stack
-// pump, which fills the conduit and blocks the target's writes (or gives
-// EAGAIN); a target that does not read blocks the stack→conduit pump,
-// which fills the stack's receive buffer and closes TCP's window.
+// poll and epoll run natively. (A fresh stream socket's target end starts
+// unconnected and is connected to the provider's end in place: see
+// "Unconnected stream sockets" below.) The provider pumps between its end
+// and the stack socket, one goroutine per direction, 64 KiB per transfer,
+// with back-pressure both ways: a full TCP send buffer stops the
+// conduit→stack pump, which fills the conduit and blocks the target's
+// writes (or gives EAGAIN); a target that does not read blocks the
+// stack→conduit pump, which fills the stack's receive buffer and closes
+// TCP's window.
 //
 // Stream sockets use SOCK_STREAM conduits (4 MiB buffers); datagram
 // sockets (UDP, ICMP echo) use SOCK_SEQPACKET conduits so that datagram
@@ -15,23 +18,43 @@
 //
 // # Linux semantics through an AF_UNIX conduit
 //
+//   - Unconnected stream sockets: socket() injects an AF_UNIX
+//     SOCK_STREAM socket that is not connected. It is in TCP_CLOSE, so
+//     unix_poll shows POLLOUT|POLLHUP, as tcp_poll does for a fresh,
+//     bound or failed TCP socket. Connect and listen connect that same
+//     socket in place (join): an AF_UNIX socket made next to it at
+//     socket() time and autobound (an abstract name of the same network
+//     namespace) listens, accepts the connection (checked by
+//     SO_PEERCRED: other processes of the provider's namespace can see
+//     the name) and closes; the accepted socket is our end. The open
+//     file does not change, so the target's fd number, its dups and its
+//     epoll registrations (nginx adds a socket to epoll before
+//     connecting) stay valid. A non-blocking connect joins (and
+//     fills, below) as soon as the handshake started; a blocking one
+//     keeps the target end unconnected until the outcome: joined on
+//     success, left unconnected on failure (ECONNREFUSED, ETIMEDOUT,
+//     ...), so the socket polls POLLOUT|POLLHUP and can connect again,
+//     as Linux's after tcp_disconnect. A blocking connect interrupted by
+//     a signal joins and fills like a non-blocking one, since the
+//     handshake goes on. Accepted sockets and datagram sockets get a
+//     connected socketpair at once.
 //   - EOF and half-close: the target's shutdown(SHUT_WR) (natively, or
 //     through the shim's Shutdown, which shuts our end's reading so the
 //     target end gets SEND_SHUTDOWN and needs no copy of it) is EOF on our
 //     end after its last byte: the pump then sends FIN. The peer's FIN,
 //     after the last byte, becomes shutdown(SHUT_WR) of our end: the
 //     target reads 0 and can still write.
-//   - Non-blocking connect: a fresh AF_UNIX end is always writable, but
-//     Linux shows POLLOUT only when the handshake is done. Connect first
+//   - Non-blocking connect: a connected AF_UNIX end is always writable,
+//     but Linux shows POLLOUT only when the handshake is done. Connect
 //     shrinks the target end's send buffer and fills it with filler bytes
 //     (unix_writable depends on the sender's own sk_wmem_alloc), so the
 //     target sees no POLLOUT and its writes block or give EAGAIN, as in
 //     SYN_SENT; when the handshake completes the buffer is restored and
 //     exactly the filler is discarded before pumping. Listen fills the
 //     target end the same way (a listener never shows POLLOUT).
-//   - Refused or failed connect, peer RST: our end is closed with unread
-//     data in its receive queue, which makes unix_release_sock set
-//     ECONNRESET on the target end: poll shows
+//   - Failed non-blocking connect (refused, timed out), peer RST: our
+//     end is closed with unread data in its receive queue, which makes
+//     unix_release_sock set ECONNRESET on the target end: poll shows
 //     POLLIN|POLLOUT|POLLERR|POLLHUP|POLLRDHUP like tcp_poll after a
 //     reset, data already delivered is read first, then read returns
 //     ECONNRESET once and 0 after, and writes return EPIPE with SIGPIPE
@@ -52,6 +75,18 @@
 //     the provider's copy of the target end and pairs it with its record,
 //     skipping records of datagrams the target consumed with plain
 //     read(2), which does not trap.
+//   - Datagram control messages: the pump also keeps each datagram's
+//     TTL (hop limit), TOS (traffic class), destination, interface and
+//     receive time (stack/dgram.RecvInfo, read with dgram.ControlReader,
+//     which leaves the stack's pending error in place). RecvMsg writes
+//     the control messages recvmsg writes on Linux for the options the
+//     socket has at the time of the call (IP_PKTINFO, IP_TTL, IP_TOS,
+//     IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_TCLASS, SCM_TIMESTAMP[NS][_NEW]),
+//     in Linux's order and put_cmsg layout, cut with MSG_CTRUNC when the
+//     buffer is short. The shim serves recvmsg when the program asks for
+//     the source or while such an option is on (WantsControl); otherwise
+//     a native recvmsg on the conduit returns no control messages, as
+//     Linux does without the options.
 //   - Close: the shim's Close flushes the target's pending bytes into the
 //     stack, then closes the stack socket (FIN, or RST under SO_LINGER 0);
 //     with unread data left it sends RST at once, like tcp_close.
@@ -59,7 +94,8 @@
 // # The provider's copy of the target end
 //
 // The provider keeps its own reference to the target end: it is needed
-// to fill it (connect, listen) and restore its buffer, to write the first
+// to connect it in place (join), to fill it (connect, listen) and
+// restore its buffer, to write the first
 // sentinel of an accepted connection, to take the listener token back,
 // to read datagrams for RecvFrom, and to clear SO_ERROR. While the
 // provider holds it, the target's close(2) of its last fd is invisible
@@ -89,9 +125,9 @@
 //
 // # Known differences from Linux
 //
-//   - read(2) after a refused connect, before SO_ERROR was read, returns
-//     ECONNRESET (Linux: ECONNREFUSED, the pending sk_err); after a
-//     timeout ETIMEDOUT likewise becomes ECONNRESET.
+//   - read(2) after a refused non-blocking connect, before SO_ERROR was
+//     read, returns ECONNRESET (Linux: ECONNREFUSED, the pending sk_err);
+//     after a timeout ETIMEDOUT likewise becomes ECONNRESET.
 //   - write(2) as the first call after a peer RST returns EPIPE with
 //     SIGPIPE (Linux returns the pending ECONNRESET without a signal, and
 //     EPIPE only on the next write). read then write matches exactly.
@@ -100,18 +136,45 @@
 //     write fails with EPIPE (our end stopped reading: the target end
 //     has SEND_SHUTDOWN), but a read returns EAGAIN or the readiness
 //     token byte (Linux: ENOTCONN).
-//   - A fresh, unconnected stream socket's fd is writable and accepts
-//     bytes (Linux: POLLOUT|POLLHUP and EPIPE on write); bytes written
-//     before connect are discarded when the connect starts.
-//   - After a failed connect the conduit is reset for good: a second
-//     connect on the same socket reaches the stack, but the target's fd
-//     stays reset (Linux allows reconnecting a socket whose connect
-//     failed; programs normally open a new socket).
+//   - On a stream socket that is not connected (fresh, bound, or after a
+//     failed blocking connect) the unconnected AF_UNIX end answers the
+//     native calls: write and send fail with ENOTCONN and no SIGPIPE
+//     (Linux: EPIPE and SIGPIPE), read and recv with EINVAL (Linux:
+//     ENOTCONN). sendto and sendmsg with an address reach the stack and
+//     give EPIPE as on Linux.
+//   - While a blocking connect waits for the handshake, another thread
+//     polling the fd sees the unconnected POLLOUT|POLLHUP (Linux, in
+//     SYN_SENT: no events), and its writes fail with ENOTCONN (Linux:
+//     they wait for the handshake).
+//   - After a failed non-blocking connect (or a failed handshake that an
+//     interrupted blocking connect left running) the conduit is reset
+//     for good: a second connect on the same socket reaches the stack,
+//     but the target's fd stays reset (Linux allows reconnecting a
+//     socket whose connect failed; programs normally open a new socket).
+//     A blocking connect that failed leaves the socket reusable.
 //   - Write errors of datagram sockets written through the conduit
 //     (EDESTADDRREQ on an unconnected socket, ENETUNREACH, EMSGSIZE) are
-//     lost: the target's write(2) already succeeded. ICMP errors on
-//     connected UDP sockets (ECONNREFUSED on the next recv) do not reach
-//     the target either.
+//     lost: the target's write(2) already succeeded.
+//   - ICMP errors on connected datagram sockets (ECONNREFUSED after a
+//     port unreachable) stay pending in the stack, where
+//     getsockopt(SO_ERROR) and a served recvfrom/recvmsg (one asking for
+//     the source or for control messages; a blocked one wakes up) report
+//     and clear them as on Linux. A native read/recv on the conduit
+//     cannot: it returns EAGAIN or the next datagram, and poll shows no
+//     POLLERR (semantics scenarios u-econnrefused-connected,
+//     r-udp-connected-refused). An AF_UNIX socket's only error is the
+//     ECONNRESET unix_release_sock sets, for good, when its peer closes
+//     with unread data, and nothing ever reaches its error queue, so the
+//     conduit has no way to show a transient ECONNREFUSED. If the target
+//     writes again first, the pump's send takes the error and the
+//     datagram is not sent (as Linux's send fails with it), but the
+//     target's write succeeded.
+//   - Datagram control messages: the receive time (SO_TIMESTAMP) is when
+//     the stack queued the datagram, or when the pump took it if no
+//     timestamp option was on then; IP_RECVOPTS and IP_RETOPTS never
+//     give a message (the stack keeps no IP options). SO_TIMESTAMPING,
+//     SO_RXQ_OVFL, IP_RECVORIGDSTADDR and the RFC 2292 options are not
+//     implemented.
 //   - FIONREAD/SIOCOUTQ (Ioctl) add the conduit's queues to the stack's;
 //     FIONREAD counts the bytes in flight in the stack→conduit pump,
 //     SIOCOUTQ not those in the conduit→stack one.
@@ -120,11 +183,12 @@
 //     (bounded) until the pump sent every datagram written before it.
 //     After shutdown(SHUT_RD) a MSG_DONTWAIT recv returns 0 (Linux UDP:
 //     EAGAIN; a blocking one returns 0 on both).
-//   - Stream poll masks AF_UNIX cannot show: a fresh or refused socket's
-//     POLLOUT|POLLHUP (the conduit gives POLLIN|POLLRDHUP with POLLHUP);
-//     an RST after the peer's FIN is not reflected (the stack→conduit
-//     pump ended at the FIN, and a conduit reset would turn the EOF the
-//     target reads into ECONNRESET).
+//   - Stream poll masks the connected conduit cannot show: a listener
+//     shut down with SHUT_RD (Linux disconnects it: POLLOUT|POLLHUP; the
+//     conduit stays connected and filled: no events); an RST after the
+//     peer's FIN is not reflected (the stack→conduit pump ended at the
+//     FIN, and a conduit reset would turn the EOF the target reads into
+//     ECONNRESET).
 //   - RecvFrom pairs a datagram with its source by length and hash: two
 //     identical datagrams from different sources, one consumed with
 //     read(2), may be attributed to the wrong source. Concurrent reads of

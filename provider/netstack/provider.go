@@ -76,11 +76,17 @@ func (p *Provider) Socket(family, sotype, protocol int) (provider.Socket, error)
 // wrap gives a stack socket its conduit and registers it. established
 // marks an accepted connection (pumps start at once).
 func (p *Provider) wrap(so *socket.Socket, established bool) (*Socket, error) {
-	typ, buf := unix.SOCK_STREAM, streamConduitBuf
-	if so.Type() != unix.SOCK_STREAM {
-		typ, buf = unix.SOCK_SEQPACKET, dgramConduitBuf
+	var c *conduit
+	var err error
+	switch {
+	case so.Type() != unix.SOCK_STREAM:
+		c, err = newConduit(unix.SOCK_SEQPACKET, dgramConduitBuf)
+	case established:
+		c, err = newConduit(unix.SOCK_STREAM, streamConduitBuf)
+	default:
+		// Not connected until connect or listen (see newStreamConduit).
+		c, err = newStreamConduit(streamConduitBuf)
 	}
-	c, err := newConduit(typ, buf)
 	if err != nil {
 		return nil, err
 	}

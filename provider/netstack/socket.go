@@ -225,8 +225,9 @@ func (s *Socket) Ioctl(req uint) (int, error) {
 			if s.sentinel {
 				filler++
 			}
+			ours := s.c.ours // set by join, under s.mu
 			s.mu.Unlock()
-			withFd(s.c.ours, func(fd int) {
+			withFd(ours, func(fd int) {
 				if q := inq(fd) - filler; q > 0 {
 					v += q
 				}
@@ -281,6 +282,11 @@ func (s *Socket) Listen(backlog int) error {
 		return nil // listen again only changes the backlog
 	}
 	if s.phase == phaseIdle {
+		// A listener's target end is connected (it carries the
+		// readiness token) and filled (no POLLOUT).
+		if err := s.joinLocked(); err != nil {
+			return err
+		}
 		s.startListening()
 	}
 	return nil
@@ -347,7 +353,8 @@ func (s *Socket) setLingerZero() {
 }
 
 // abort ends the socket now: goroutines stop, the stack socket closes
-// (honouring SO_LINGER) and both conduit ends close.
+// (honouring SO_LINGER) and both conduit ends close. Once phaseDead is
+// set, join no longer sets s.c.ours, so it is read here without s.mu.
 func (s *Socket) abort() {
 	s.mu.Lock()
 	s.phase = phaseDead

@@ -20,23 +20,22 @@ var pastDeadline = time.Unix(1, 0)
 // bufPool holds pump buffers: pumpBuf bytes plus one for the sentinel.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, pumpBuf+1); return &b }}
 
-// Connect implements provider.Socket. For a stream socket the target's
-// end is made non-writable first (see conduit.fill), so that POLLOUT
+// Connect implements provider.Socket. A fresh stream socket's target end
+// is not connected (TCP_CLOSE: POLLOUT|POLLHUP, as a fresh TCP socket):
+// it is connected in place (join) only once the stack's connect started,
+// and made non-writable at once (see conduit.fill), so that POLLOUT
 // appears only when the handshake is done, as Linux's tcp_poll shows it.
+// A blocking connect keeps it unconnected until the handshake's outcome:
+// joined on success, left as it is on failure, so that the socket polls
+// POLLOUT|POLLHUP and can connect again, as on Linux (spec C.20).
 func (s *Socket) Connect(ctx context.Context, sa []byte, nonblocking bool) error {
 	if !s.stream {
 		return s.so.Connect(ctx, sa)
 	}
 	defer s.releaseIfWanted()
 	s.mu.Lock()
-	filled := false
 	pending := s.phase == phaseConnecting
-	if s.phase == phaseIdle && s.so.Endpoint().Info().State == tcpClose {
-		s.discardStale()
-		s.filler = s.c.fill()
-		s.phase = phaseConnecting
-		filled = true
-	}
+	fresh := s.phase == phaseIdle && s.so.Endpoint().Info().State == tcpClose
 	s.mu.Unlock()
 
 	call := ctx
@@ -50,49 +49,89 @@ func (s *Socket) Connect(ctx context.Context, sa []byte, nonblocking bool) error
 			err = unix.EALREADY
 		}
 	}
-	if filled && nonblocking {
-		// Linux's non-blocking connect reports the handshake's outcome
-		// only through poll and SO_ERROR, even when it is already known.
-		switch {
-		case err == nil:
+	if !fresh {
+		if err == nil {
 			s.startStream()
-		case err == unix.EINPROGRESS:
-			s.wg.Add(1)
-			go s.watchConnect()
-		case isConnFailure(err) && s.so.Endpoint().Info().State == tcpClose:
-			s.setPendingErr(err)
-			s.reset()
-		default:
-			s.unfill()
-			return err
 		}
-		return unix.EINPROGRESS
+		return err
 	}
 	switch {
+	case err == nil && s.so.Endpoint().Info().State == tcpClose:
+		// connect(AF_UNSPEC) on a fresh socket: nothing to connect.
+		return nil
 	case err == nil:
-		s.startStream()
+		if jerr := s.startStream(); jerr != nil {
+			return jerr
+		}
+		if nonblocking {
+			// Linux's non-blocking connect reports the handshake's
+			// outcome only through poll and SO_ERROR, even when it is
+			// already known.
+			return unix.EINPROGRESS
+		}
 		return nil
 	case err == unix.EINPROGRESS || err == unix.EALREADY || socket.IsInterrupt(err):
 		// The handshake goes on (an interrupted blocking connect too,
-		// as on Linux).
-		if filled {
-			s.wg.Add(1)
-			go s.watchConnect()
+		// as on Linux): join and fill now, so the target's poll and
+		// writes wait for it as in SYN_SENT.
+		if jerr := s.beginConnecting(); jerr != nil {
+			// No conduit for the connection (no file descriptors
+			// left): reset it rather than leave it unseen.
+			s.setLingerZero()
+			s.abort()
+			return jerr
 		}
 		return err
-	case filled && s.so.Endpoint().Info().State == tcpClose && isConnFailure(err):
-		// The handshake failed (refused, timed out): reset the conduit
-		// and clear its error, since connect(2) returned it.
+	case nonblocking && isConnFailure(err) && s.so.Endpoint().Info().State == tcpClose:
+		// Failed at once: shown as a reset conduit, with the error kept
+		// for SO_ERROR.
+		s.setPendingErr(err)
+		s.mu.Lock()
+		jerr := s.joinLocked()
+		s.mu.Unlock()
+		if jerr != nil {
+			return jerr
+		}
 		s.reset()
-		withFd(s.c.target, func(fd int) { sockError(fd) })
-		return err
-	case filled:
-		// Not started (EINVAL, ENETUNREACH, ...): the socket stays
-		// usable, undo the filler.
-		s.unfill()
+		return unix.EINPROGRESS
+	}
+	// A blocking connect that failed (refused, timed out), or a connect
+	// that did not start (EINVAL, ENETUNREACH, ...): the target end stays
+	// unconnected, like Linux's socket after tcp_disconnect.
+	return err
+}
+
+// joinLocked connects the target end to our end (once); s.mu is held. A
+// socket being closed is not joined (abort reads ours after setting
+// phaseDead, and the field must not change after that).
+func (s *Socket) joinLocked() error {
+	if s.c.ours != nil {
+		return nil
+	}
+	if s.phase == phaseDead {
+		return unix.EBADF
+	}
+	return s.c.join(streamConduitBuf)
+}
+
+// beginConnecting joins a fresh socket's target end, fills it (no POLLOUT
+// while the handshake runs) and starts watchConnect.
+func (s *Socket) beginConnecting() error {
+	s.mu.Lock()
+	if s.phase != phaseIdle {
+		s.mu.Unlock()
+		return nil // another connect got there first
+	}
+	if err := s.joinLocked(); err != nil {
+		s.mu.Unlock()
 		return err
 	}
-	return err
+	s.filler = s.c.fill()
+	s.phase = phaseConnecting
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.watchConnect()
+	return nil
 }
 
 // setPendingErr keeps an error the stack already reported to us for the
@@ -111,31 +150,6 @@ func isConnFailure(err error) bool {
 		return true
 	}
 	return false
-}
-
-// discardStale drops bytes the target wrote before connecting (Linux
-// would have refused them with EPIPE), so the filler count stays exact.
-func (s *Socket) discardStale() {
-	withFd(s.c.ours, func(fd int) {
-		var b [4096]byte
-		for i := 0; i < 1<<16; i++ {
-			if n, err := unix.Read(fd, b[:]); n <= 0 || err != nil {
-				return
-			}
-		}
-	})
-}
-
-// unfill returns a connecting socket to idle.
-func (s *Socket) unfill() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.phase != phaseConnecting {
-		return
-	}
-	s.discardFillerLocked()
-	s.c.restoreSendBuf(streamConduitBuf)
-	s.phase = phaseIdle
 }
 
 func (s *Socket) discardFillerLocked() {
@@ -174,19 +188,30 @@ func (s *Socket) watchConnect() {
 	}
 }
 
-// startStream discards the filler and starts both pumps (once).
-func (s *Socket) startStream() {
-	s.startStreamLocked()
+// startStream discards the filler and starts both pumps (once). A target
+// end that is not connected yet (blocking connect) is joined first; if
+// that fails (no file descriptors left), the connection is reset and the
+// error returned.
+func (s *Socket) startStream() error {
+	if err := s.startStreamLocked(); err != nil {
+		s.setLingerZero()
+		s.abort()
+		return err
+	}
 	// A release asked for while connecting happens now: the target end's
 	// buffer has been restored.
 	s.releaseIfWanted()
+	return nil
 }
 
-func (s *Socket) startStreamLocked() {
+func (s *Socket) startStreamLocked() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.phase == phasePumping || s.phase == phaseDead {
-		return
+		return nil
+	}
+	if err := s.joinLocked(); err != nil {
+		return err
 	}
 	if s.phase == phaseConnecting && s.filler > 0 {
 		// Raise the buffer first: a write the target makes as soon as
@@ -208,6 +233,7 @@ func (s *Socket) startStreamLocked() {
 	s.wg.Add(2)
 	go s.pumpUp(s.upDone, s.sentinel)
 	go s.pumpDown()
+	return nil
 }
 
 // upRead is the conduit→stack pump's read. It never empties our receive

@@ -12,6 +12,10 @@ import (
 
 // SetSocketOpt handles the shared SOL_SOCKET options.
 func (s *Socket) SetSocketOpt(name int, val []byte) (handled bool, err error) {
+	switch name {
+	case soTimestampOld, soTimestampNSOld, soTimestampNew, soTimestampNSNew:
+		return true, s.setTimestamp(name, val)
+	}
 	if ok, err := s.Generic.Set(name, val); ok {
 		return true, err
 	}
@@ -37,10 +41,21 @@ func (s *Socket) SetSocketOpt(name int, val []byte) (handled bool, err error) {
 
 // SetIPOpt handles the shared SOL_IP options.
 func (s *Socket) SetIPOpt(name int, val []byte) (handled bool, err error) {
-	switch name {
-	case unix.IP_TTL, unix.IP_TOS, unix.IP_RECVERR:
+	flag := ipRecvFlag(name)
+	switch {
+	case flag != 0:
+	case name == unix.IP_TTL, name == unix.IP_TOS, name == unix.IP_RECVERR:
 	default:
 		return false, nil
+	}
+	if flag != 0 {
+		// do_ip_setsockopt reads an int, a byte, or nothing (0).
+		v := 0
+		if len(val) > 0 {
+			v, _ = sockopt.IntOrByte(val)
+		}
+		s.setRecv(flag, v != 0)
+		return true, nil
 	}
 	v, err := sockopt.IntOrByte(val)
 	if err != nil {
@@ -62,14 +77,20 @@ func (s *Socket) SetIPOpt(name int, val []byte) (handled bool, err error) {
 
 // SetIPv6Opt handles the shared SOL_IPV6 options.
 func (s *Socket) SetIPv6Opt(name int, val []byte) (handled bool, err error) {
-	switch name {
-	case unix.IPV6_UNICAST_HOPS, unix.IPV6_TCLASS, unix.IPV6_RECVERR:
+	flag := ipv6RecvFlag(name)
+	switch {
+	case flag != 0:
+	case name == unix.IPV6_UNICAST_HOPS, name == unix.IPV6_TCLASS, name == unix.IPV6_RECVERR:
 	default:
 		return false, nil
 	}
 	v, err := sockopt.Int(val)
 	if err != nil {
 		return true, err
+	}
+	if flag != 0 {
+		s.setRecv(flag, v != 0)
+		return true, nil
 	}
 	switch name {
 	case unix.IPV6_UNICAST_HOPS:
@@ -96,6 +117,10 @@ func (s *Socket) SetIPv6Opt(name int, val []byte) (handled bool, err error) {
 // GetSocketOpt reads the shared SOL_SOCKET options of a socket of the
 // given family and protocol number. SO_ERROR clears the pending error.
 func (s *Socket) GetSocketOpt(name int, buf []byte, family, protocol int) (n int, handled bool) {
+	switch name {
+	case soTimestampOld, soTimestampNSOld, soTimestampNew, soTimestampNSNew:
+		return sockopt.PutBool(buf, s.getTimestamp(name)), true
+	}
 	if n, ok := s.Generic.Get(name, buf); ok {
 		return n, true
 	}
@@ -120,6 +145,9 @@ func (s *Socket) GetSocketOpt(name int, buf []byte, family, protocol int) (n int
 
 // GetIPOpt reads the shared SOL_IP options.
 func (s *Socket) GetIPOpt(name int, buf []byte) (n int, handled bool) {
+	if flag := ipRecvFlag(name); flag != 0 {
+		return sockopt.PutBool(buf, s.Recv&flag != 0), true
+	}
 	switch name {
 	case unix.IP_TTL:
 		return sockopt.PutInt(buf, s.ttl()), true
@@ -133,6 +161,9 @@ func (s *Socket) GetIPOpt(name int, buf []byte) (n int, handled bool) {
 
 // GetIPv6Opt reads the shared SOL_IPV6 options.
 func (s *Socket) GetIPv6Opt(name int, buf []byte) (n int, handled bool) {
+	if flag := ipv6RecvFlag(name); flag != 0 {
+		return sockopt.PutBool(buf, s.Recv&flag != 0), true
+	}
 	switch name {
 	case unix.IPV6_UNICAST_HOPS:
 		return sockopt.PutInt(buf, s.ttl()), true
@@ -158,4 +189,12 @@ func (s *Socket) tos() int {
 		return 0
 	}
 	return s.TOS
+}
+
+func (s *Socket) setRecv(flag RecvFlags, on bool) {
+	if on {
+		s.Recv |= flag
+	} else {
+		s.Recv &^= flag
+	}
 }

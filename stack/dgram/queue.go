@@ -12,6 +12,8 @@ type Datagram struct {
 	From netip.AddrPort
 	// Truesize is what the datagram is charged to the receive buffer.
 	Truesize int
+	// Info is kept for recvmsg's control messages (EnqueueInfo).
+	Info RecvInfo
 }
 
 // Truesize models Linux's skb->truesize for a datagram with n payload

@@ -2,11 +2,13 @@ package dgram
 
 import (
 	"net/netip"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/netprov/netprov/stack"
 	"github.com/netprov/netprov/stack/buffer"
+	"github.com/netprov/netprov/stack/clock"
 	"github.com/netprov/netprov/stack/socket/sockopt"
 	"github.com/netprov/netprov/stack/waiter"
 )
@@ -44,6 +46,12 @@ type Socket struct {
 	// (IPV6_TCLASS); -1 means the route's default.
 	TTL, TOS int
 	Generic  sockopt.Generic
+	// Recv holds the receive-ancillary-data options (which control
+	// messages recvmsg writes).
+	Recv RecvFlags
+	// Clock stamps received datagrams (SO_TIMESTAMP); nil is the wall
+	// clock. The endpoint sets the stack's.
+	Clock clock.Clock
 }
 
 // Init sets a new socket's defaults from cfg, which must outlive it.
@@ -69,6 +77,28 @@ func (s *Socket) Enqueue(pkt *buffer.Packet, from netip.AddrPort) bool {
 	}
 	s.Queue.Push(Datagram{Pkt: pkt, From: from, Truesize: Truesize(pkt.Len())})
 	return true
+}
+
+// EnqueueInfo is Enqueue for a datagram with what the network layer
+// reported about it (see InfoFromIP), kept for recvmsg's control
+// messages. The receive time is taken now if the socket asks for
+// timestamps.
+func (s *Socket) EnqueueInfo(pkt *buffer.Packet, from netip.AddrPort, ri RecvInfo) bool {
+	if s.Queue.Bytes() > s.Rcvbuf {
+		return false
+	}
+	if s.Recv&RecvTimestamp != 0 {
+		ri.Stamp = s.now()
+	}
+	s.Queue.Push(Datagram{Pkt: pkt, From: from, Truesize: Truesize(pkt.Len()), Info: ri})
+	return true
+}
+
+func (s *Socket) now() time.Time {
+	if s.Clock == nil {
+		return time.Now()
+	}
+	return s.Clock.Now()
 }
 
 // RecordError keeps an ICMP error as the pending error (__udp4_lib_err,
@@ -108,6 +138,37 @@ func (s *Socket) Read(p []byte, peek bool) (res stack.ReadResult, dequeued bool,
 	dd := s.Queue.Pop()
 	dd.Pkt.Release()
 	return res, true, nil
+}
+
+// ReadControl is Read that also returns the datagram's control data
+// (Control.V6Socket is the caller's to set). With keepErr a pending error
+// is neither reported nor cleared: the caller moves datagrams on for a
+// reader that takes the error elsewhere (SO_ERROR). A datagram without a
+// receive timestamp is stamped now, as __sock_recv_timestamp does.
+func (s *Socket) ReadControl(p []byte, peek, keepErr bool) (res stack.ReadResult, ctl Control, dequeued bool, err error) {
+	if s.SoftErr != 0 && !keepErr {
+		return stack.ReadResult{}, Control{}, false, s.TakeError()
+	}
+	d := s.Queue.Front()
+	if d == nil {
+		if s.Shutdown&RcvShutdown != 0 {
+			return stack.ReadResult{}, Control{}, false, nil
+		}
+		return stack.ReadResult{}, Control{}, false, unix.EAGAIN
+	}
+	data := d.Pkt.Data()
+	n := copy(p, data)
+	res = stack.ReadResult{N: n, Total: len(data), From: d.From, Truncated: n < len(data)}
+	ctl = Control{Flags: s.Recv, Info: d.Info}
+	if ctl.Info.Stamp.IsZero() {
+		ctl.Info.Stamp = s.now()
+	}
+	if peek {
+		return res, ctl, false, nil
+	}
+	dd := s.Queue.Pop()
+	dd.Pkt.Release()
+	return res, ctl, true, nil
 }
 
 // SetShutdown records shutdown(how) (inet_shutdown sets the flags even

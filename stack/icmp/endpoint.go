@@ -35,36 +35,6 @@ type endpoint struct {
 	route     *stack.Route
 	sk        dgram.Socket
 	reuseAddr bool // also read by hashLocked under the table lock
-	// ancillary holds the IP-level flags ip_setsockopt keeps for every
-	// inet socket, ping's included (ping sets IP_RECVTTL and IP_RETOPTS).
-	ancillary ancillaryFlags
-}
-
-// ancillaryFlags are the boolean receive-ancillary-data options of
-// ip_setsockopt / ipv6_setsockopt, indexed by ancillaryIndex.
-type ancillaryFlags [8]bool
-
-// ancillaryIndex maps a SOL_IP or SOL_IPV6 flag option to its slot, or -1.
-func ancillaryIndex(level, name int) int {
-	switch {
-	case level == unix.SOL_IP && name == unix.IP_RECVTTL:
-		return 0
-	case level == unix.SOL_IP && name == unix.IP_RETOPTS:
-		return 1
-	case level == unix.SOL_IP && name == unix.IP_RECVOPTS:
-		return 2
-	case level == unix.SOL_IP && name == unix.IP_RECVTOS:
-		return 3
-	case level == unix.SOL_IP && name == unix.IP_PKTINFO:
-		return 4
-	case level == unix.SOL_IPV6 && name == unix.IPV6_RECVHOPLIMIT:
-		return 5
-	case level == unix.SOL_IPV6 && name == unix.IPV6_RECVTCLASS:
-		return 6
-	case level == unix.SOL_IPV6 && name == unix.IPV6_RECVPKTINFO:
-		return 7
-	}
-	return -1
 }
 
 var _ stack.Endpoint = (*endpoint)(nil)
@@ -72,6 +42,7 @@ var _ stack.Endpoint = (*endpoint)(nil)
 func newEndpoint(t *Transport, family int) *endpoint {
 	e := &endpoint{t: t}
 	e.sk.Init(&t.p.cfg.Config)
+	e.sk.Clock = t.p.s.Clock()
 	e.b.family = family
 	e.b.local = netip.AddrPortFrom(e.unspecified(), 0)
 	return e
@@ -247,12 +218,13 @@ func (e *endpoint) routeTo(dst netip.Addr) (*stack.Route, error) {
 	return r, nil
 }
 
-func (e *endpoint) enqueue(pkt *buffer.Packet, src netip.Addr, nic int) {
+func (e *endpoint) enqueue(pkt *buffer.Packet, ip stack.IPInfo) {
+	src, nic := ip.Src, ip.NIC
 	if src.Is6() && src.IsLinkLocalUnicast() && nic != 0 {
 		src = src.WithZone(strconv.Itoa(nic))
 	}
 	e.mu.Lock()
-	if e.sk.Closed || !e.sk.Enqueue(pkt, netip.AddrPortFrom(src, 0)) {
+	if e.sk.Closed || !e.sk.EnqueueInfo(pkt, netip.AddrPortFrom(src, 0), dgram.PingInfoFromIP(ip)) {
 		e.mu.Unlock()
 		pkt.Release()
 		return
@@ -277,6 +249,23 @@ func (e *endpoint) Read(p []byte, o stack.ReadOptions) (stack.ReadResult, error)
 	defer e.mu.Unlock()
 	res, _, err := e.sk.Read(p, o.Peek)
 	return res, err
+}
+
+// ReadControl implements dgram.ControlReader (ping_recvmsg with its
+// control messages).
+func (e *endpoint) ReadControl(p []byte, o stack.ReadOptions, keepErr bool) (stack.ReadResult, dgram.Control, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	res, ctl, _, err := e.sk.ReadControl(p, o.Peek, keepErr)
+	ctl.V6Socket = e.b.family == unix.AF_INET6
+	return res, ctl, err
+}
+
+// RecvFlags implements dgram.ControlReader.
+func (e *endpoint) RecvFlags() dgram.RecvFlags {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sk.Recv
 }
 
 // Write implements stack.Endpoint (ping_v4_sendmsg / ping_v6_sendmsg):
@@ -470,14 +459,6 @@ func (e *endpoint) SetSockOpt(level, name int, val []byte) error {
 		if ok, err := e.sk.SetIPOpt(name, val); ok {
 			return err
 		}
-		v, err := sockopt.IntOrByte(val)
-		if err != nil {
-			return err
-		}
-		if i := ancillaryIndex(level, name); i >= 0 {
-			e.ancillary[i] = v != 0
-			return nil
-		}
 		return unix.ENOPROTOOPT
 	case unix.SOL_IPV6:
 		if e.b.family != unix.AF_INET6 {
@@ -486,16 +467,11 @@ func (e *endpoint) SetSockOpt(level, name int, val []byte) error {
 		if ok, err := e.sk.SetIPv6Opt(name, val); ok {
 			return err
 		}
-		v, err := sockopt.Int(val)
-		if err != nil {
-			return err
-		}
-		if i := ancillaryIndex(level, name); i >= 0 {
-			e.ancillary[i] = v != 0
-			return nil
-		}
 		if name != unix.IPV6_V6ONLY {
 			return unix.ENOPROTOOPT
+		}
+		if _, err := sockopt.Int(val); err != nil {
+			return err
 		}
 		// Echo sockets are single-family; Linux accepts the option.
 		return nil
@@ -519,18 +495,12 @@ func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 		if n, ok := e.sk.GetIPOpt(name, buf); ok {
 			return n, nil
 		}
-		if i := ancillaryIndex(level, name); i >= 0 {
-			return sockopt.PutBool(buf, e.ancillary[i]), nil
-		}
 	case unix.SOL_IPV6:
 		if e.b.family != unix.AF_INET6 {
 			return 0, sockopt.UnknownGetLevel(e.b.family)
 		}
 		if n, ok := e.sk.GetIPv6Opt(name, buf); ok {
 			return n, nil
-		}
-		if i := ancillaryIndex(level, name); i >= 0 {
-			return sockopt.PutBool(buf, e.ancillary[i]), nil
 		}
 		if name == unix.IPV6_V6ONLY {
 			return sockopt.PutBool(buf, true), nil

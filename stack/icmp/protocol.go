@@ -129,7 +129,7 @@ func (t *Transport) HandlePacket(pkt *buffer.Packet, ip stack.IPInfo) stack.Verd
 		pkt.Release()
 		return stack.Delivered
 	}
-	e.enqueue(pkt, ip.Src, ip.NIC)
+	e.enqueue(pkt, ip)
 	return stack.Delivered
 }
 

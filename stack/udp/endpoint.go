@@ -35,13 +35,11 @@ type endpoint struct {
 	route                          *stack.Route // cached for the connected peer
 	sk                             dgram.Socket
 
-	noCheck              bool
-	mcastTTL             int
-	mcastLoop            bool
-	pmtudisc             int
-	recvPktInfo, recvTTL bool
-	recvTOS              bool
-	groups               []membership
+	noCheck   bool
+	mcastTTL  int
+	mcastLoop bool
+	pmtudisc  int
+	groups    []membership
 }
 
 var _ stack.Endpoint = (*endpoint)(nil)
@@ -53,6 +51,7 @@ func newEndpoint(p *Protocol, family int) *endpoint {
 		pmtudisc: unix.IP_PMTUDISC_WANT,
 	}
 	e.sk.Init(&p.cfg)
+	e.sk.Clock = p.s.Clock()
 	e.b.family = family
 	if family == unix.AF_INET6 {
 		e.b.local = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
@@ -349,7 +348,7 @@ func (e *endpoint) disconnectLocked() {
 // enqueue queues a received datagram (payload only), or drops it when the
 // receive buffer is full (__udp_enqueue_schedule_skb: at least one
 // datagram always fits).
-func (e *endpoint) enqueue(pkt *buffer.Packet, from netip.AddrPort) {
+func (e *endpoint) enqueue(pkt *buffer.Packet, from netip.AddrPort, ip stack.IPInfo) {
 	if e.b.family == unix.AF_INET6 && from.Addr().Is4() {
 		from = netip.AddrPortFrom(netip.AddrFrom16(from.Addr().As16()), from.Port())
 	}
@@ -359,7 +358,14 @@ func (e *endpoint) enqueue(pkt *buffer.Packet, from netip.AddrPort) {
 		pkt.Release()
 		return
 	}
-	if !e.sk.Enqueue(pkt, from) {
+	var specDst netip.Addr
+	if ip.Multicast && e.sk.Recv&(dgram.RecvIPPktInfo|dgram.RecvIPv6PktInfo) != 0 && ip.Src.Unmap().Is4() {
+		// fib_compute_spec_dst: the address a reply would leave from.
+		if r, err := e.p.s.FindRoute(ip.NIC, netip.Addr{}, ip.Src.Unmap().WithZone("")); err == nil {
+			specDst = r.LocalAddr
+		}
+	}
+	if !e.sk.EnqueueInfo(pkt, from, dgram.InfoFromIP(ip, e.sk.Recv, specDst)) {
 		e.mu.Unlock()
 		e.p.stats.RcvbufErrors.Add(1)
 		e.p.stats.InErrors.Add(1)
@@ -393,6 +399,26 @@ func (e *endpoint) Read(p []byte, o stack.ReadOptions) (stack.ReadResult, error)
 		e.p.stats.InDatagrams.Add(1)
 	}
 	return res, err
+}
+
+// ReadControl implements dgram.ControlReader (udp_recvmsg with its
+// control messages).
+func (e *endpoint) ReadControl(p []byte, o stack.ReadOptions, keepErr bool) (stack.ReadResult, dgram.Control, error) {
+	e.mu.Lock()
+	res, ctl, dequeued, err := e.sk.ReadControl(p, o.Peek, keepErr)
+	ctl.V6Socket = e.b.family == unix.AF_INET6
+	e.mu.Unlock()
+	if dequeued {
+		e.p.stats.InDatagrams.Add(1)
+	}
+	return res, ctl, err
+}
+
+// RecvFlags implements dgram.ControlReader.
+func (e *endpoint) RecvFlags() dgram.RecvFlags {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sk.Recv
 }
 
 // Write implements stack.Endpoint (udp_sendmsg): one datagram per call.

@@ -137,12 +137,6 @@ func (e *endpoint) setIPOptLocked(name int, val []byte) error {
 			return unix.EINVAL
 		}
 		e.pmtudisc = v
-	case unix.IP_PKTINFO:
-		e.recvPktInfo = v != 0
-	case unix.IP_RECVTTL:
-		e.recvTTL = v != 0
-	case unix.IP_RECVTOS:
-		e.recvTOS = v != 0
 	default:
 		return unix.ENOPROTOOPT
 	}
@@ -185,12 +179,6 @@ func (e *endpoint) setIPv6OptLocked(name int, val []byte) error {
 			return unix.EINVAL
 		}
 		e.pmtudisc = v
-	case unix.IPV6_RECVPKTINFO:
-		e.recvPktInfo = v != 0
-	case unix.IPV6_RECVHOPLIMIT:
-		e.recvTTL = v != 0
-	case unix.IPV6_RECVTCLASS:
-		e.recvTOS = v != 0
 	default:
 		return unix.ENOPROTOOPT
 	}
@@ -242,12 +230,6 @@ func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 			return sockopt.PutBool(buf, e.mcastLoop), nil
 		case unix.IP_MTU_DISCOVER:
 			return sockopt.PutInt(buf, e.pmtudisc), nil
-		case unix.IP_PKTINFO:
-			return sockopt.PutBool(buf, e.recvPktInfo), nil
-		case unix.IP_RECVTTL:
-			return sockopt.PutBool(buf, e.recvTTL), nil
-		case unix.IP_RECVTOS:
-			return sockopt.PutBool(buf, e.recvTOS), nil
 		case unix.IP_MTU:
 			if !e.b.connected || e.route == nil {
 				return 0, unix.ENOTCONN
@@ -270,12 +252,6 @@ func (e *endpoint) GetSockOpt(level, name int, buf []byte) (int, error) {
 			return sockopt.PutBool(buf, e.mcastLoop), nil
 		case unix.IPV6_MTU_DISCOVER:
 			return sockopt.PutInt(buf, e.pmtudisc), nil
-		case unix.IPV6_RECVPKTINFO:
-			return sockopt.PutBool(buf, e.recvPktInfo), nil
-		case unix.IPV6_RECVHOPLIMIT:
-			return sockopt.PutBool(buf, e.recvTTL), nil
-		case unix.IPV6_RECVTCLASS:
-			return sockopt.PutBool(buf, e.recvTOS), nil
 		case unix.IPV6_MTU:
 			if !e.b.connected || e.route == nil {
 				return 0, unix.ENOTCONN

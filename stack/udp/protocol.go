@@ -90,7 +90,7 @@ func (p *Protocol) HandlePacket(pkt *buffer.Packet, ip stack.IPInfo) stack.Verdi
 
 	if ip.Multicast {
 		trimToPayload(pkt, h.Length)
-		p.deliverMulticast(pkt, src, dst, ip.NIC)
+		p.deliverMulticast(pkt, src, dst, ip)
 		return stack.Delivered
 	}
 	p.mu.RLock()
@@ -103,7 +103,7 @@ func (p *Protocol) HandlePacket(pkt *buffer.Packet, ip stack.IPInfo) stack.Verdi
 		return stack.PortUnreachable
 	}
 	trimToPayload(pkt, h.Length)
-	e.enqueue(pkt, src)
+	e.enqueue(pkt, src, ip)
 	return stack.Delivered
 }
 
@@ -115,7 +115,8 @@ func trimToPayload(pkt *buffer.Packet, length uint16) {
 
 // deliverMulticast gives a multicast or broadcast datagram to every
 // matching socket (__udp4_lib_mcast_deliver): each gets its own copy.
-func (p *Protocol) deliverMulticast(pkt *buffer.Packet, src, dst netip.AddrPort, nic int) {
+func (p *Protocol) deliverMulticast(pkt *buffer.Packet, src, dst netip.AddrPort, ip stack.IPInfo) {
+	nic := ip.NIC
 	var arr [8]*endpoint
 	eps := arr[:0]
 	p.mu.RLock()
@@ -132,9 +133,9 @@ func (p *Protocol) deliverMulticast(pkt *buffer.Packet, src, dst netip.AddrPort,
 	}
 	for i, e := range eps {
 		if i == len(eps)-1 {
-			e.enqueue(pkt, src)
+			e.enqueue(pkt, src, ip)
 		} else {
-			e.enqueue(pkt.Clone(), src)
+			e.enqueue(pkt.Clone(), src, ip)
 		}
 	}
 }
