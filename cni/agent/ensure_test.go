@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -85,6 +87,19 @@ func TestEnsureRunningConcurrent(t *testing.T) {
 		t.Fatalf("second EnsureRunning replaced agent %d with %d", pid, again)
 	}
 
+	// The losers of the concurrent start may still be starting (exec is
+	// slow under load); one that took the lock after the kill would
+	// answer. Wait (bounded) until the winner is the only agent left.
+	for i := 0; ; i++ {
+		pids := agentProcesses(sock)
+		if len(pids) == 1 && pids[0] == pid {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("agent processes for %s: %v, want only %d", sock, pids, pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	killAgent()
 	if Alive(sock) {
 		t.Fatal("killed agent still answers")
@@ -98,4 +113,27 @@ func TestEnsureRunningConcurrent(t *testing.T) {
 	if _, err := os.Stat(sock); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// agentProcesses lists the live (not zombie) processes running `netprov
+// agent --socket sock`.
+func agentProcesses(sock string) []int {
+	want := []byte("agent\x00--socket\x00" + sock + "\x00")
+	var pids []int
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		if err != nil || !bytes.Contains(cmdline, want) {
+			continue
+		}
+		if stat, err := os.ReadFile("/proc/" + d.Name() + "/stat"); err == nil && bytes.Contains(stat, []byte(") Z ")) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
 }
