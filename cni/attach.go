@@ -171,6 +171,14 @@ func addAttach(ctx context.Context, conf *NetConf, args *skel.CmdArgs, dir strin
 	if err != nil {
 		return nil, err
 	}
+	// The stack serves the interface's own MAC: a MAC the runtime asked
+	// for must have been set by a plugin before netprov, or the container
+	// silently gets another one.
+	if want := conf.containerMAC; want != "" && want != p.view.MAC.String() {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("mode attach: the runtime asks for MAC %s (podman run --mac-address: CNI_ARGS MAC=, or runtimeConfig mac) "+
+			"but %s has %s when netprov takes it over; netprov serves the interface's own MAC, so a plugin before netprov must set it: "+
+			"declare \"capabilities\": {\"mac\": true} on the interface plugin (bridge, macvlan) or on a tuning entry listed before netprov", want, args.IfName, p.view.MAC), "")
+	}
 	sc.Provider = "netstack"
 	sc.Bridge, sc.TAP = "", ""
 	sc.MTU = p.view.MTU

@@ -49,8 +49,12 @@ func checkAttach(ctx context.Context, dir string, st *control.Status) error {
 	if !view.Up {
 		return types.NewError(types.ErrInternal, fmt.Sprintf("attached interface %s in %s is down", a.Interface, a.Netns), "")
 	}
-	if view.MAC.String() != st.MAC {
-		return types.NewError(types.ErrInternal, fmt.Sprintf("interface %s has MAC %s, the stack uses %s", a.Interface, view.MAC, st.MAC), "")
+	// The stack took the MAC and MTU the interface had at ADD; a plugin
+	// listed after netprov (tuning's mac or mtu) changes only the kernel's.
+	if view.MAC.String() != st.MAC || (a.MTU != 0 && view.MTU != a.MTU) {
+		return types.NewError(types.ErrInternal, fmt.Sprintf("interface %s has MAC %s and MTU %d, the stack serves it with MAC %s and MTU %d: "+
+			"they were changed after netprov took the interface over; list the plugin that sets them (tuning's mac or mtu) before netprov in the conflist",
+			a.Interface, view.MAC, view.MTU, st.MAC, a.MTU), "")
 	}
 	on, err := kernelnet.Installed(ctx, a.Netns, a.Interface)
 	if err != nil || !on {

@@ -15,6 +15,8 @@ import (
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/netprov/netprov/cni/control"
+	"github.com/netprov/netprov/cni/kernelnet"
+	"github.com/netprov/netprov/cni/stackd"
 )
 
 // requirePlugins skips the test when a reference plugin is missing.
@@ -271,4 +273,196 @@ func TestChainPortmapCheck(t *testing.T) {
 			t.Errorf("%s: CHECK = %v; want portmap 1.1's issue #819 error (ipv6 DNAT chain not found)", name, err)
 		}
 	}
+}
+
+// attachChainSandbox finds the host veth (prevResult's interface outside
+// the sandbox) and the sandbox's eth0 in an attach-mode chain's result.
+func attachChainSandbox(t *testing.T, r *types100.Result, sandbox string) (hostVeth string, eth0 *types100.Interface) {
+	t.Helper()
+	for _, itf := range r.Interfaces {
+		switch {
+		case itf.Sandbox == sandbox && itf.Name == "eth0":
+			eth0 = itf
+		case itf.Sandbox == "" && strings.HasPrefix(itf.Name, "veth"):
+			hostVeth = itf.Name
+		}
+	}
+	if hostVeth == "" || eth0 == nil {
+		t.Fatalf("result interfaces %+v: want the bridge plugin's host veth and the sandbox's eth0", r.Interfaces)
+	}
+	return hostVeth, eth0
+}
+
+// TestChainAttachTuningBandwidth: in attach mode the sandbox has a kernel
+// eth0 (the bridge plugin's veth), so the plugins that need one work when
+// listed in the documented order (cni/doc.go): bridge → tuning (mac, mtu,
+// a per-interface sysctl) → netprov attach → bandwidth. ADD: the stack
+// serves eth0 with the tuned MAC and MTU (its status and attach.json);
+// tuning's sysctl is set; bandwidth put its tbf on the host veth (traffic
+// to the sandbox) and redirected the veth's ingress to an ifb with a tbf
+// (traffic from the sandbox). CHECK of the whole list passes (tuning's and
+// bandwidth's CHECK verify their settings, netprov's the MAC and MTU).
+// DEL: no ifb, stack process, state directory or ingress drop is left.
+func TestChainAttachTuningBandwidth(t *testing.T) {
+	requirePlugins(t, "bridge", "tuning", "bandwidth")
+	e := &attachEnv{testEnv: newEnv(t)}
+	const mac, mtu = "02:42:0a:d5:00:31", 1400
+	l := e.confListVersion("1.0.0", "nptunbw", e.bridgeConf(),
+		map[string]any{"type": "tuning", "mac": mac, "mtu": mtu, "sysctl": map[string]string{"net.ipv4.conf.eth0.arp_filter": "1"}},
+		e.attachConf(nil),
+		map[string]any{"type": "bandwidth", "ingressRate": 2000000, "ingressBurst": 131072, "egressRate": 2000000, "egressBurst": 131072})
+	t.Cleanup(func() { e.host.Exec("ip", "link", "del", e.bridge) })
+	id := uniqueID("tbw")
+	rt := e.rt(id)
+	r := e.addRT(l, rt)
+	dir := control.SandboxDir(e.stateDir, id)
+	pid := readPID(dir)
+	veth, eth0 := attachChainSandbox(t, r, e.sandbox.Path())
+	if eth0.Mac != mac {
+		t.Errorf("result's eth0 MAC %s, want tuning's %s", eth0.Mac, mac)
+	}
+	if v := e.view(t); v.MAC.String() != mac || v.MTU != mtu {
+		t.Errorf("kernel eth0: MAC %s MTU %d, want tuning's %s and %d", v.MAC, v.MTU, mac, mtu)
+	}
+	st, err := control.GetStatus(context.Background(), control.SocketPath(e.stateDir, id))
+	if err != nil || st.MAC != mac {
+		t.Errorf("stack status %+v (%v): want it serving eth0 with tuning's MAC %s", st, err, mac)
+	}
+	if a, err := stackd.ReadAttachConfig(dir); err != nil || a == nil || a.MTU != mtu || a.MAC != mac {
+		t.Errorf("attach config %+v (%v): want MTU %d and MAC %s", a, err, mtu, mac)
+	}
+	if b := e.sandbox.Run(t, "cat", "/proc/sys/net/ipv4/conf/eth0/arp_filter"); strings.TrimSpace(string(b)) != "1" {
+		t.Errorf("tuning: net.ipv4.conf.eth0.arp_filter = %q, want 1", b)
+	}
+	qd := string(e.host.Run(t, "tc", "qdisc", "show", "dev", veth))
+	if !strings.Contains(qd, "qdisc tbf") || !strings.Contains(qd, "qdisc ingress") {
+		t.Errorf("bandwidth: qdiscs of host veth %s:\n%s\nwant a tbf (ingressRate) and an ingress qdisc (egressRate's redirect)", veth, qd)
+	}
+	ifb := string(e.host.Run(t, "ip", "-o", "link", "show", "type", "ifb"))
+	if !strings.Contains(ifb, "bwp") {
+		t.Errorf("bandwidth: no ifb device in the host netns:\n%s", ifb)
+	}
+	if err := e.inHost(func(ctx context.Context) error { return e.cni.CheckNetworkList(ctx, l, rt) }); err != nil {
+		t.Errorf("CHECK: %v", err)
+	}
+
+	if err := e.inHost(func(ctx context.Context) error { return e.cni.DelNetworkList(ctx, l, rt) }); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	if out := string(e.host.Run(t, "ip", "-o", "link", "show", "type", "ifb")); strings.TrimSpace(out) != "" {
+		t.Errorf("ifb left after DEL:\n%s", out)
+	}
+	if pid > 0 && stackAlive(pid, dir) {
+		t.Errorf("stack process %d still running after DEL", pid)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("state dir %s left after DEL (%v)", dir, err)
+	}
+	if on, err := kernelnet.Installed(context.Background(), e.sandbox.Path(), "eth0"); err == nil && on {
+		t.Errorf("ingress drop left on eth0 after DEL")
+	}
+}
+
+// TestChainTuningAfterAttach: tuning's mac and mtu listed after netprov
+// (attach) change only the kernel's eth0; the stack keeps serving it with
+// the MAC and MTU it read at ADD (it cannot follow a live change). ADD
+// succeeds (netprov has run already when tuning does), and CHECK — the
+// runtime's way to verify an attachment — fails with netprov's error
+// naming both values and the ordering rule (cni/doc.go).
+func TestChainTuningAfterAttach(t *testing.T) {
+	requirePlugins(t, "bridge", "tuning")
+	e := &attachEnv{testEnv: newEnv(t)}
+	const mac = "02:42:0a:d5:00:32"
+	l := e.confListVersion("1.0.0", "nptunafter", e.bridgeConf(), e.attachConf(nil),
+		map[string]any{"type": "tuning", "mac": mac, "mtu": 1400})
+	t.Cleanup(func() { e.host.Exec("ip", "link", "del", e.bridge) })
+	id := uniqueID("taf")
+	rt := e.rt(id)
+	r := e.addRT(l, rt)
+	dir := control.SandboxDir(e.stateDir, id)
+	pid := readPID(dir)
+	_, eth0 := attachChainSandbox(t, r, e.sandbox.Path())
+	st, err := control.GetStatus(context.Background(), control.SocketPath(e.stateDir, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eth0.Mac != mac || st.MAC == mac {
+		t.Errorf("result's eth0 MAC %s, stack's %s: want tuning's %s in the result and the MAC from before tuning in the stack", eth0.Mac, st.MAC, mac)
+	}
+	err = e.inHost(func(ctx context.Context) error { return e.cni.CheckNetworkList(ctx, l, rt) })
+	if err == nil || !strings.Contains(err.Error(), "MAC "+mac+" and MTU 1400, the stack serves it with MAC "+st.MAC+" and MTU 1500") ||
+		!strings.Contains(err.Error(), "before netprov in the conflist") {
+		t.Errorf("CHECK = %v; want netprov's error naming the changed MAC and MTU and the ordering rule", err)
+	}
+	if err := e.inHost(func(ctx context.Context) error { return e.cni.DelNetworkList(ctx, l, rt) }); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	if pid > 0 && stackAlive(pid, dir) {
+		t.Errorf("stack process %d still running after DEL", pid)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("state dir %s left after DEL (%v)", dir, err)
+	}
+}
+
+// TestChainAttachRequestedMAC: a MAC the runtime asks for through the
+// "mac" capability (runtimeConfig mac; podman run --mac-address) in attach
+// mode. With tuning (capability mac) listed before netprov, eth0 has it
+// when netprov takes over and the stack serves it. With the capability on
+// netprov's own entry (the TAP-mode habit) and nothing before netprov
+// setting it, eth0 still has the bridge plugin's MAC: netprov refuses
+// (code 7) with a message naming the MAC and the rule instead of serving
+// another MAC than the one asked for, and the DEL after the failed ADD
+// leaves nothing. (podman also passes CNI_ARGS MAC=, which the bridge
+// plugin 1.1.1 applies by itself; netprov checks that one the same way.)
+func TestChainAttachRequestedMAC(t *testing.T) {
+	requirePlugins(t, "bridge", "tuning")
+	e := &attachEnv{testEnv: newEnv(t)}
+	t.Cleanup(func() { e.host.Exec("ip", "link", "del", e.bridge) })
+	macCap := map[string]bool{"mac": true}
+	request := func(id, mac string) *libcni.RuntimeConf {
+		rt := e.rt(id)
+		rt.CapabilityArgs = map[string]any{"mac": mac}
+		return rt
+	}
+
+	t.Run("tuning before netprov", func(t *testing.T) {
+		const mac = "02:42:0a:d5:00:33"
+		l := e.confListVersion("1.0.0", "npmacbefore", e.bridgeConf(), map[string]any{"type": "tuning", "capabilities": macCap}, e.attachConf(nil))
+		id := uniqueID("mb")
+		r := e.addRT(l, request(id, mac))
+		if _, eth0 := attachChainSandbox(t, r, e.sandbox.Path()); eth0.Mac != mac {
+			t.Errorf("result's eth0 MAC %s, want %s", eth0.Mac, mac)
+		}
+		st, err := control.GetStatus(context.Background(), control.SocketPath(e.stateDir, id))
+		if err != nil || st.MAC != mac {
+			t.Errorf("stack status %+v (%v): want it serving %s", st, err, mac)
+		}
+		if err := e.del(l, id); err != nil {
+			t.Fatalf("DEL: %v", err)
+		}
+	})
+	t.Run("capability on netprov", func(t *testing.T) {
+		const mac = "02:42:0a:d5:00:34"
+		l := e.confListVersion("1.0.0", "npmacnp", e.bridgeConf(), e.attachConf(map[string]any{"capabilities": macCap}))
+		id := uniqueID("ma")
+		rt := request(id, mac)
+		t.Cleanup(func() { e.inHost(func(ctx context.Context) error { return e.cni.DelNetworkList(ctx, l, rt) }) })
+		err := e.inHost(func(ctx context.Context) error { _, err := e.cni.AddNetworkList(ctx, l, rt); return err })
+		var te *types.Error
+		if !errorsAs(err, &te) || te.Code != types.ErrInvalidNetworkConfig || !strings.Contains(te.Msg, "asks for MAC "+mac) ||
+			!strings.Contains(te.Msg, "before netprov") {
+			t.Fatalf("ADD = %v; want code 7 naming MAC %s and the ordering rule", err, mac)
+		}
+		dir := control.SandboxDir(e.stateDir, id)
+		if err := e.inHost(func(ctx context.Context) error { return e.cni.DelNetworkList(ctx, l, rt) }); err != nil {
+			t.Fatalf("DEL after the failed ADD: %v", err)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("state dir %s left (%v)", dir, err)
+		}
+		if on, err := kernelnet.Installed(context.Background(), e.sandbox.Path(), "eth0"); err == nil && on {
+			t.Errorf("ingress drop left on eth0")
+		}
+	})
 }

@@ -25,12 +25,69 @@
 // environment variables) for CNI_ARGS, 7 (invalid network config) for
 // runtimeConfig, and a message naming the value and the problem (args.go).
 //
+// # Modes
+//
+// "mode" in netprov's conflist entry says how the stack reaches the
+// network:
+//
+//   - "tap" (default): netprov is the interface plugin. It runs IPAM, makes
+//     the bridge and gives the stack a TAP on it; the sandbox's kernel
+//     netns keeps only lo (the container's interface lives in the stack).
+//     Its own entry carries "bridge", "mtu", "ipam", "ipMasq" and the
+//     "mac" capability. `netprov install` writes this list: netprov +
+//     portmap.
+//   - "attach" (attach.go): netprov follows an interface plugin (bridge,
+//     macvlan, ipvlan in l2 mode, ptp) and takes over the kernel interface
+//     that plugin put into the sandbox (CNI_IFNAME) with a packet socket,
+//     using its MAC, MTU, addresses, routes and permanent neighbours as
+//     they are when netprov's ADD runs. No "ipam", "bridge", "mtu" or "mac"
+//     of its own: the interface plugin and tuning set those. `netprov
+//     install --mode attach` writes bridge (host-local IPAM) + netprov
+//     (attach) + portmap.
+//
 // # Chaining with the reference plugins (containernetworking-plugins 1.1.1)
 //
-// In the default "tap" mode the sandbox's kernel netns has only lo: the
-// container's interface lives in the userspace stack and its host end is
-// a TAP on the bridge, not a veth. That decides what a chained plugin can
-// do after netprov (tests: chain_test.go):
+// Which chained plugin works depends on the mode (tests: chain_test.go,
+// integration/podman/tuning_bandwidth_test.go):
+//
+//	plugin                      tap mode              attach mode
+//	portmap, firewall           yes (after netprov)   yes (after netprov)
+//	tuning netns-wide sysctls   yes                   yes
+//	tuning mac, mtu,            no: ADD fails         yes, listed BEFORE netprov
+//	  eth0 sysctls
+//	bandwidth                   no: ADD fails         yes (after netprov)
+//
+// (tuning's promisc and allmulti fail in tap mode like its mac; in attach
+// mode they set the kernel device's flags, which the packet socket does
+// not need; not covered by tests.)
+//
+// The order rule in attach mode: every plugin that changes the sandbox
+// interface itself (the interface plugin, tuning's mac and mtu) comes
+// before netprov, everything that works on the host side or on traffic
+// (bandwidth, portmap, firewall) after it:
+//
+//	bridge → tuning → netprov (attach) → bandwidth → portmap
+//
+// The stack reads the interface's MAC and MTU once, at ADD, and cannot
+// follow a later change: tuning's mac or mtu listed after netprov changes
+// only the kernel's copy (the stack keeps announcing the old MAC and MSS).
+// netprov cannot see the plugins after it, so such an ADD succeeds, but
+// CHECK then fails with "interface eth0 has MAC ... and MTU ..., the stack
+// serves it with MAC ... and MTU ...: ... list the plugin that sets them
+// (tuning's mac or mtu) before netprov in the conflist". A MAC the runtime
+// asks for (runtimeConfig "mac" on netprov's entry, CNI_ARGS MAC=) that
+// the interface does not have when netprov's ADD runs fails that ADD with
+// code 7 and the same advice, rather than serving another MAC: in attach
+// mode declare the "mac" capability on the interface plugin or on a tuning
+// entry before netprov (the bridge plugin 1.1.1 also applies CNI_ARGS
+// MAC=, i.e. podman run --mac-address, by itself). bandwidth finds the host
+// veth as the peer of the sandbox's eth0 and shapes it with tbf (traffic
+// to the sandbox) and an ifb with tbf (traffic from it); the stack's
+// packet socket sends and receives through that veth, so the limits apply
+// to the stack's traffic; its DEL removes the ifb.
+//
+// In tap mode the sandbox has no kernel eth0 and its host end is a TAP,
+// not a veth, so:
 //
 //   - portmap (runtimeConfig portMappings) and firewall work. CHECK of a
 //     list with portmap < 1.2 always fails with "could not check ipv6 dnat:
@@ -49,14 +106,15 @@
 //     as its "mac", so any tuning fails for a container started with
 //     --mac-address. Use netprov's own settings instead: the MAC as above
 //     (move the "mac" capability from tuning's entry to netprov's), "mtu"
-//     in netprov's entry.
+//     in netprov's entry; or use attach mode.
 //   - bandwidth fails ADD with "container interface eth0 has no veth peer":
-//     netprov does not shape traffic; leave bandwidth out of the list.
+//     tap mode does not shape traffic; leave bandwidth out of the list, or
+//     use attach mode (bridge → netprov attach → bandwidth).
 //
 // The errors of the last two items are the other plugins' (netprov cannot
 // reword them); podman prints them as `plugin type="tuning" failed (add):
-// ...`. The DEL that follows a failed ADD leaves nothing behind. In
-// "attach" mode the sandbox interface is a kernel device made by the
-// interface plugin before netprov, so these plugins have one to act on
-// when they run before netprov (not covered by these tests).
+// ...`. Where you see `failed to get "eth0"`, `no such file or directory`
+// for net.ipv4.conf.eth0.* or `has no veth peer` with a netprov network,
+// the network is in tap mode: switch it to attach mode. The DEL that
+// follows a failed ADD leaves nothing behind.
 package cni

@@ -29,6 +29,7 @@ type installOptions struct {
 	agentSocket string
 	stateDir    string
 	ipMasq      bool
+	mode        string // the network's mode: "tap" or "attach" (cni/doc.go)
 	uninstall   bool
 	binary      string // the executable to copy (default: this one)
 }
@@ -57,6 +58,7 @@ func parseInstallFlags(args []string) (*installOptions, error) {
 	fs.StringVar(&o.agentSocket, "agent-socket", agent.DefaultSocket, "the seccomp agent's socket (profile listenerPath)")
 	fs.StringVar(&o.stateDir, "state-dir", "", "sandbox state directory (default /run/netprov)")
 	fs.BoolVar(&o.ipMasq, "ipmasq", true, "masquerade traffic leaving the subnet")
+	fs.StringVar(&o.mode, "mode", "tap", "tap: netprov + portmap; attach: bridge + netprov (attach) + portmap, room for tuning and bandwidth")
 	fs.BoolVar(&o.uninstall, "uninstall", false, "remove what install wrote")
 	fs.StringVar(&o.binary, "binary", "", "")
 	if err := fs.Parse(args); err != nil {
@@ -81,6 +83,9 @@ func parseInstallFlags(args []string) (*installOptions, error) {
 		if o.name != "netprov" {
 			o.bridge = o.name
 		}
+	}
+	if o.mode != "tap" && o.mode != "attach" {
+		return nil, usageError{fmt.Sprintf("install: --mode %q: want tap or attach", o.mode)}
 	}
 	if len(o.bridge) > 15 {
 		return nil, usageError{fmt.Sprintf("install: bridge name %q is longer than 15 characters (set --bridge)", o.bridge)}
@@ -114,32 +119,41 @@ func (o *installOptions) conflistPath() string {
 	return filepath.Join(o.cniConfDir, o.name+".conflist")
 }
 
-// conflist is the network configuration: netprov with host-local IPAM,
-// chained with the reference portmap plugin for `podman run -p`.
+// conflist is the network configuration, chained with the reference
+// portmap plugin for `podman run -p`. Mode tap: netprov with host-local
+// IPAM makes the bridge and the stack's TAP. Mode attach: the reference
+// bridge plugin (same bridge, subnet and IPAM; it also takes the "mac"
+// capability, podman run --mac-address) makes a veth that netprov then
+// takes over; tuning goes between the two, bandwidth after netprov
+// (cni/doc.go).
 func (o *installOptions) conflist() ([]byte, error) {
-	np := map[string]any{
-		"type":        "netprov",
-		"bridge":      o.bridge,
-		"isGateway":   true,
-		"ipMasq":      o.ipMasq,
-		"agentSocket": o.agentSocket,
-		"ipam": map[string]any{
-			"type":   "host-local",
-			"ranges": [][]map[string]string{{{"subnet": o.subnet.String(), "gateway": o.gateway.String()}}},
-			"routes": []map[string]string{{"dst": "0.0.0.0/0"}},
-		},
+	ipam := map[string]any{
+		"type":   "host-local",
+		"ranges": [][]map[string]string{{{"subnet": o.subnet.String(), "gateway": o.gateway.String()}}},
+		"routes": []map[string]string{{"dst": "0.0.0.0/0"}},
 	}
+	np := map[string]any{"type": "netprov", "agentSocket": o.agentSocket}
 	if o.stateDir != "" {
 		np["stateDir"] = o.stateDir
 	}
+	var plugins []any
+	switch o.mode {
+	case "attach":
+		np["mode"] = "attach"
+		plugins = append(plugins, map[string]any{
+			"type": "bridge", "bridge": o.bridge, "isGateway": true, "ipMasq": o.ipMasq, "hairpinMode": true,
+			"capabilities": map[string]bool{"mac": true}, "ipam": ipam,
+		}, np)
+	default:
+		np["bridge"], np["isGateway"], np["ipMasq"], np["ipam"] = o.bridge, true, o.ipMasq, ipam
+		plugins = append(plugins, np)
+	}
+	plugins = append(plugins, map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}})
 	conf := map[string]any{
 		// 1.0.0: the newest version podman 4.3's libcni knows.
 		"cniVersion": "1.0.0",
 		"name":       o.name,
-		"plugins": []any{
-			np,
-			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
-		},
+		"plugins":    plugins,
 	}
 	b, err := json.MarshalIndent(conf, "", "  ")
 	return append(b, '\n'), err
@@ -176,8 +190,8 @@ func install(o *installOptions, out io.Writer) error {
 	if err := writeFileAtomic(o.profilePath, prof, 0o644); err != nil {
 		return fmt.Errorf("install: %w", err)
 	}
-	fmt.Fprintf(out, "installed %s\nwrote %s (network %q, subnet %v, gateway %v, bridge %s)\nwrote %s (listenerPath %s)\n",
-		dst, o.conflistPath(), o.name, o.subnet, o.gateway, o.bridge, o.profilePath, o.agentSocket)
+	fmt.Fprintf(out, "installed %s\nwrote %s (network %q, mode %s, subnet %v, gateway %v, bridge %s)\nwrote %s (listenerPath %s)\n",
+		dst, o.conflistPath(), o.name, o.mode, o.subnet, o.gateway, o.bridge, o.profilePath, o.agentSocket)
 	fmt.Fprintf(out, `
 To use it with podman (CNI backend), put these lines in containers.conf:
 
@@ -193,6 +207,9 @@ default_network = %q
 or per container: podman run --network %s --security-opt seccomp=%s ...
 The seccomp agent (netprov agent --socket %s) is started by the first CNI ADD.
 `, o.profilePath, o.cniBinDir, o.cniConfDir, o.name, o.name, o.profilePath, o.agentSocket)
+	if o.mode == "attach" {
+		fmt.Fprintf(out, "Mode attach: list tuning (mac, mtu, sysctls) between bridge and netprov, bandwidth after netprov.\n")
+	}
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/containernetworking/cni/libcni"
 )
 
 // testBaseProfile is podman's default profile when installed, else a
@@ -230,5 +232,81 @@ func TestInstallRejectsBadFlags(t *testing.T) {
 	if o.name != "netprov" || o.bridge != "netprov0" || o.subnet.String() != "10.214.0.0/24" || o.gateway.String() != "10.214.0.1" ||
 		o.profilePath != "/etc/netprov/seccomp.json" || o.cniConfDir != "/etc/cni/net.d" || o.agentSocket != "/run/netprov/agent.sock" {
 		t.Errorf("defaults: %+v", o)
+	}
+}
+
+// TestInstallAttachMode: --mode attach writes bridge (the same bridge
+// name, subnet, gateway and host-local IPAM as tap mode, the "mac"
+// capability for podman run --mac-address) + netprov in attach mode (no
+// IPAM or bridge of its own) + portmap, a list libcni accepts; uninstall
+// removes it and the binary with it.
+func TestInstallAttachMode(t *testing.T) {
+	o := testInstallOptions(t, "--mode", "attach", "--ipmasq=false")
+	var out bytes.Buffer
+	if err := install(o, &out); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(o.conflistPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := libcni.ConfListFromBytes(b); err != nil {
+		t.Fatalf("libcni rejects the conflist: %v\n%s", err, b)
+	}
+	var cl struct {
+		CNIVersion string           `json:"cniVersion"`
+		Name       string           `json:"name"`
+		Plugins    []map[string]any `json:"plugins"`
+	}
+	if err := json.Unmarshal(b, &cl); err != nil {
+		t.Fatal(err)
+	}
+	if cl.Name != "nptest" || cl.CNIVersion != "1.0.0" || len(cl.Plugins) != 3 {
+		t.Fatalf("conflist: %s", b)
+	}
+	br, np, pm := cl.Plugins[0], cl.Plugins[1], cl.Plugins[2]
+	if br["type"] != "bridge" || br["bridge"] != "nptest" || br["isGateway"] != true || br["ipMasq"] != false ||
+		mustJSON(br["capabilities"]) != `{"mac":true}` {
+		t.Errorf("bridge plugin: %v", br)
+	}
+	ipam := mustJSON(br["ipam"])
+	if !strings.Contains(ipam, `"subnet":"10.213.7.0/24"`) || !strings.Contains(ipam, `"gateway":"10.213.7.1"`) ||
+		!strings.Contains(ipam, `"type":"host-local"`) || !strings.Contains(ipam, `"dst":"0.0.0.0/0"`) {
+		t.Errorf("bridge's ipam: %s", ipam)
+	}
+	if np["type"] != "netprov" || np["mode"] != "attach" || np["agentSocket"] != o.agentSocket {
+		t.Errorf("netprov plugin: %v", np)
+	}
+	for _, k := range []string{"ipam", "bridge", "mtu", "ipMasq", "capabilities"} {
+		if _, ok := np[k]; ok {
+			t.Errorf("netprov's attach entry has %q (the bridge plugin's job): %v", k, np)
+		}
+	}
+	if pm["type"] != "portmap" || mustJSON(pm["capabilities"]) != `{"portMappings":true}` {
+		t.Errorf("portmap plugin: %v", pm)
+	}
+	if !strings.Contains(out.String(), "mode attach") || !strings.Contains(out.String(), "tuning") {
+		t.Errorf("output does not name the mode and where tuning goes:\n%s", out.String())
+	}
+	if err := uninstall(o, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{o.conflistPath(), filepath.Join(o.cniBinDir, "netprov")} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there after uninstall (%v)", p, err)
+		}
+	}
+}
+
+// TestInstallModeFlag: tap is the default; anything but tap or attach is
+// a usage error.
+func TestInstallModeFlag(t *testing.T) {
+	if o := testInstallOptions(t); o.mode != "tap" {
+		t.Errorf("default mode %q, want tap", o.mode)
+	}
+	for _, m := range []string{"", "TAP", "veth"} {
+		if _, err := parseInstallFlags([]string{"--mode", m}); !errors.As(err, new(usageError)) {
+			t.Errorf("--mode %q = %v, want a usageError", m, err)
+		}
 	}
 }
