@@ -2,21 +2,15 @@ package socketshim
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
-	"os"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/netprov/netprov/provider"
 	"github.com/netprov/netprov/provider/none"
-	"github.com/netprov/netprov/socketshim/seccomp"
 )
 
 // TestCmsgLikeLinux runs scenario "cmsg" under the shim served by the
@@ -37,7 +31,7 @@ func TestCmsgLikeLinux(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	got := runShimmedOn(t, "cmsg", p)
+	got, _ := runShimmedOn(t, "cmsg", p)
 	if got.err != nil {
 		t.Errorf("shimmed run: %v\nstderr %s", got.err, got.stderr)
 	}
@@ -54,60 +48,6 @@ func TestCmsgLikeLinux(t *testing.T) {
 	if t.Failed() || testing.Verbose() {
 		t.Logf("oracle stdout:\n%s\nshim stdout:\n%s\nshim stderr:\n%s", want.stdout, got.stdout, got.stderr)
 	}
-}
-
-// runShimmedOn runs scenario under the filter, served by a Server over p
-// (runShimmed with another provider).
-func runShimmedOn(t *testing.T, scenario string, p provider.Provider) runResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testBound)
-	defer cancel()
-	self, _ := os.Executable()
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), testRoleEnv+"=stage", testScenarioEnv+"="+scenario)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	sc, err := seccomp.StartStage(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	l, err := sc.ReceiveListener(ctx)
-	if err != nil {
-		cmd.Process.Kill()
-		<-exited
-		t.Fatalf("ReceiveListener: %v (stderr %s)", err, stderr.String())
-	}
-	defer l.Close()
-	srv := NewServer(l, p, Config{SweepInterval: 100 * time.Millisecond})
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
-	if err := sc.Release(ctx); err != nil {
-		cmd.Process.Kill()
-		<-exited
-		t.Fatalf("Release: %v (stderr %s)", err, stderr.String())
-	}
-	var werr error
-	select {
-	case werr = <-exited:
-	case <-ctx.Done():
-		cmd.Process.Kill()
-		werr = <-exited
-		t.Errorf("scenario %s did not finish in %v; stdout %s stderr %s", scenario, testBound, stdout.String(), stderr.String())
-	}
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	case <-time.After(testBound):
-		t.Errorf("Serve did not return after the target exited")
-	}
-	out, order := parseOutput(stdout.String())
-	return runResult{out: out, order: order, stdout: stdout.String(), stderr: stderr.String(), err: werr}
 }
 
 func setInt(fd, level, name, v int) string { return en(unix.SetsockoptInt(fd, level, name, v)) }

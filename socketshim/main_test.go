@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netprov/netprov/provider"
 	"github.com/netprov/netprov/socketshim/seccomp"
 )
 
@@ -120,17 +121,24 @@ func parseOutput(stdout string) (map[string]string, []string) {
 // kernel provider in a private namespace.
 func runShimmed(t *testing.T, scenario string) (runResult, *Server) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testBound)
-	defer cancel()
 	p, err := newKernelProvider()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	return runShimmedOn(t, scenario, p)
+}
+
+// runShimmedOn runs scenario under the filter in its own network namespace
+// (like the oracle's: interface ioctls must show it), served by a Server
+// over p.
+func runShimmedOn(t *testing.T, scenario string, p provider.Provider) (runResult, *Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testBound)
+	defer cancel()
 	self, _ := os.Executable()
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), testRoleEnv+"=stage", testScenarioEnv+"="+scenario)
-	// Its own namespace, like the oracle's: interface ioctls must show it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
