@@ -186,19 +186,9 @@ func add(ctx context.Context, conf *NetConf, args *skel.CmdArgs, dir string) (*t
 	if err := control.WriteSandboxConfig(dir, sc); err != nil {
 		return nil, types.NewError(types.ErrIOFailure, fmt.Sprintf("write %s: %v", control.ConfigFile, err), "")
 	}
-	pid, err := startStack(dir)
+	st, err := startAndWait(ctx, conf, dir)
 	if err != nil {
 		return nil, err
-	}
-	readyTimeout := 10 * time.Second
-	if conf.ReadyTimeoutSeconds > 0 {
-		readyTimeout = time.Duration(conf.ReadyTimeoutSeconds) * time.Second
-	}
-	rctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	st, err := waitReady(rctx, dir, pid)
-	cancel()
-	if err != nil {
-		return nil, types.NewError(types.ErrTryAgainLater, "the sandbox's stack process did not become ready (see "+filepath.Join(dir, control.LogFile)+")", err.Error())
 	}
 	sandbox := &types100.Interface{Name: args.IfName, Mac: sc.MAC, Sandbox: args.Netns}
 	if conf.Provider == "netstack" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -328,23 +327,9 @@ func (e *env) peerWebFrom(t *testing.T, network, from string) (id, ip string) {
 func getFrom(ns, addr, path string) (string, error) {
 	var body string
 	err := inNS(ns, func() error {
-		c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(c, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path)
-		b, err := io.ReadAll(c)
-		if err != nil {
-			return err
-		}
-		head, rest, ok := strings.Cut(string(b), "\r\n\r\n")
-		if !ok || !strings.Contains(strings.SplitN(head, "\r\n", 2)[0], " 200 ") {
-			return fmt.Errorf("response %q", b)
-		}
-		body = rest
-		return nil
+		var err error
+		body, err = httpGet(addr, path)
+		return err
 	})
 	return body, err
 }

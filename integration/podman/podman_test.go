@@ -45,23 +45,9 @@ func (e *env) hostGet(t *testing.T, addr, path string) string {
 	var last error
 	for i := 0; i < 50; i++ {
 		last = e.inNetns(func() error {
-			c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			fmt.Fprintf(c, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path)
-			b, err := io.ReadAll(c)
-			if err != nil {
-				return err
-			}
-			head, rest, ok := strings.Cut(string(b), "\r\n\r\n")
-			if !ok || !strings.Contains(strings.SplitN(head, "\r\n", 2)[0], " 200 ") {
-				return fmt.Errorf("response %q", b)
-			}
-			body = rest
-			return nil
+			var err error
+			body, err = httpGet(addr, path)
+			return err
 		})
 		if last == nil {
 			return body
@@ -70,6 +56,27 @@ func (e *env) hostGet(t *testing.T, addr, path string) string {
 	}
 	t.Fatalf("GET %s%s from the host side: %v", addr, path, last)
 	return ""
+}
+
+// httpGet fetches http://addr/path with a plain HTTP/1.0 request from the
+// calling thread's network namespace and returns the body of a 200 answer.
+func httpGet(addr, path string) (string, error) {
+	c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path)
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return "", err
+	}
+	head, rest, ok := strings.Cut(string(b), "\r\n\r\n")
+	if !ok || !strings.Contains(strings.SplitN(head, "\r\n", 2)[0], " 200 ") {
+		return "", fmt.Errorf("response %q", b)
+	}
+	return rest, nil
 }
 
 // httpGetScript fetches path from host:port with busybox nc (busybox wget
