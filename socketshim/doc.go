@@ -5,11 +5,12 @@
 // Sockets made by the provider reach the target as real fds (ADDFD), so the
 // data path — read, write, send, recv, poll, epoll, close — runs natively.
 //
-// Identity. A socket is found by the file behind the target's fd (the
-// "socket:[ino]" inode of /proc/<tid>/fd/<n>), never by (pid, fd), so fork,
-// dup and SCM_RIGHTS keep working. Fds that are not ours, and passthrough
-// sockets (the host provider's kernel sockets), are answered with CONTINUE:
-// the kernel runs the call as if it had not been trapped.
+// Identity. A socket is found by the file behind the target's fd (its
+// inode, from fstat of a pidfd_getfd copy; see target.go), never by (pid,
+// fd), so fork, dup and SCM_RIGHTS keep working. Fds that are not ours,
+// and passthrough sockets (the host provider's kernel sockets), are
+// answered with CONTINUE: the kernel runs the call as if it had not been
+// trapped.
 //
 // Interruption. While a call may block, the Server polls NOTIF_ID_VALID;
 // once the target's syscall is interrupted (or the target dies) the
@@ -50,9 +51,8 @@
 // interruptible, so a signal in that window (the supervisor's wake-up
 // latency) still fails or restarts a call that never blocks on Linux;
 // killable waits roughly halve such EINTRs (TestRunServedCallsInterrupted-
-// LikeLinux in cmd/netprov logs the count). Closing the window needs a
-// faster receive: a thread blocked in SECCOMP_IOCTL_NOTIF_RECV with
-// SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP instead of the runtime poller.
+// LikeLinux in cmd/netprov logs the count; SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+// which the Server sets, did not change it measurably).
 //
 // Closing is not trapped: the provider sees the target's last close of the
 // conduit as EOF/HUP on its own end.

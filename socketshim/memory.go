@@ -11,7 +11,7 @@ import (
 
 // memory is the target's address space as one notification sees it. The
 // Server's implementation checks the notification after every read (data
-// is trusted only then) and around every write.
+// is trusted only then) and before every write (the pid is the target's).
 type memory interface {
 	read(addr uint64, buf []byte) error
 	write(addr uint64, buf []byte) error
@@ -30,6 +30,16 @@ func (m notifMemory) read(addr uint64, buf []byte) error {
 
 func (m notifMemory) write(addr uint64, buf []byte) error {
 	return m.l.WriteMemory(m.pid, m.id, addr, buf)
+}
+
+// checkedWriter writes several ranges with one system call and no check of
+// the notification, right after a read that checked it.
+type checkedWriter interface {
+	writeChecked(segs ...seccomp.Segment) error
+}
+
+func (m notifMemory) writeChecked(segs ...seccomp.Segment) error {
+	return seccomp.WriteMemoryvChecked(m.pid, segs)
 }
 
 func readInt32(m memory, addr uint64) (int32, error) {
@@ -79,6 +89,14 @@ func writeSockaddr(m memory, addr, lenPtr uint64, sa []byte, required bool) erro
 	}
 	if ulen < 0 {
 		return fmt.Errorf("sockaddr buffer length %d: %w", ulen, unix.EINVAL)
+	}
+	if cw, ok := m.(checkedWriter); ok {
+		// readInt32 has just found the notification pending: the
+		// address, then the length, in one process_vm_writev.
+		var l [4]byte
+		binary.LittleEndian.PutUint32(l[:], uint32(len(sa)))
+		return cw.writeChecked(seccomp.Segment{Addr: addr, Buf: sa[:min(int(ulen), len(sa))]},
+			seccomp.Segment{Addr: lenPtr, Buf: l[:]})
 	}
 	if n := min(int(ulen), len(sa)); n > 0 {
 		if err := m.write(addr, sa[:n]); err != nil {

@@ -39,6 +39,7 @@ func (s *Server) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			s.sweep()
+			s.tasks.prune()
 		}
 	}
 }

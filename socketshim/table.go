@@ -22,7 +22,7 @@ type entry struct {
 	// target closed it (see sweepNow).
 	installed atomic.Bool
 	// listenPort is the port of a listening stream socket (0 otherwise).
-	listenPort atomic.Uint32
+	listenPort listenPortVar
 	added      time.Time
 
 	mu sync.Mutex
@@ -83,13 +83,45 @@ func (e *entry) popDatagram(peek bool) (datagram, bool) {
 	return d, true
 }
 
+// listenPortVar is an entry's listening port. Storing one also records
+// the entry among its table's listeners, so that socketTable.listeners
+// (on every stream connect) looks at listeners only, not at every socket
+// the sweep has not removed yet.
+type listenPortVar struct {
+	v   atomic.Uint32
+	t   *socketTable // set by socketTable.add
+	ino uint64
+	e   *entry
+}
+
+func (p *listenPortVar) Load() uint32 { return p.v.Load() }
+
+func (p *listenPortVar) Store(port uint32) {
+	p.v.Store(port)
+	if port != 0 && p.t != nil {
+		p.t.noteListener(p.ino, p.e)
+	}
+}
+
 // socketTable maps conduit inodes to served sockets.
 type socketTable struct {
 	mu sync.RWMutex
 	m  map[uint64]*entry
+	// lst holds the entries of m that have had a listening port.
+	lst map[uint64]*entry
 	// total counts every socket ever added; entries themselves go away
 	// when the sweep finds them closed.
 	total atomic.Uint64
+}
+
+// empty reports whether no socket is served: then no fd of the target can
+// be one (a socket is added before its fd is installed), so a call on any
+// fd continues without a look at the target's fd table (the host
+// provider's passthrough sockets are never added).
+func (t *socketTable) empty() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.m) == 0
 }
 
 func (t *socketTable) get(ino uint64) *entry {
@@ -102,8 +134,21 @@ func (t *socketTable) add(ino uint64, e *entry) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e.added = time.Now()
+	e.listenPort.t, e.listenPort.ino, e.listenPort.e = t, ino, e
 	t.m[ino] = e
 	t.total.Add(1)
+}
+
+func (t *socketTable) noteListener(ino uint64, e *entry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m[ino] != e {
+		return // removed meanwhile
+	}
+	if t.lst == nil {
+		t.lst = map[uint64]*entry{}
+	}
+	t.lst[ino] = e
 }
 
 func (t *socketTable) remove(ino uint64) {
@@ -117,6 +162,7 @@ func (t *socketTable) take(ino uint64) bool {
 	defer t.mu.Unlock()
 	_, ok := t.m[ino]
 	delete(t.m, ino)
+	delete(t.lst, ino)
 	return ok
 }
 
@@ -145,7 +191,7 @@ func (t *socketTable) listeners(port uint16) map[uint64]*entry {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var out map[uint64]*entry
-	for ino, e := range t.m {
+	for ino, e := range t.lst {
 		if e.listenPort.Load() == uint32(port) && e.installed.Load() && !e.released.Load() {
 			if out == nil {
 				out = map[uint64]*entry{}

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netprov/netprov/socketshim/seccomp"
 )
 
 // errNotSocket means the target's fd is closed or is not a socket: the
@@ -103,24 +106,155 @@ func procPath(tid uint32, dir string, fd int) string {
 	return "/proc/" + strconv.FormatUint(uint64(tid), 10) + "/" + dir + "/" + strconv.Itoa(fd)
 }
 
-// targetFdCopy returns a copy (pidfd_getfd) of fd of task tid: the same
-// open file description, so options set on it apply to the target's
-// socket. The caller closes it.
-func targetFdCopy(tid uint32, fd int) (int, error) {
+// pidfdThread is PIDFD_THREAD (= O_EXCL, Linux 6.9): a pidfd for one
+// thread rather than its thread group, so pidfd_getfd reads that thread's
+// fd table (the one its syscall uses) without first finding its tgid.
+const pidfdThread = unix.O_EXCL
+
+// openTaskPidfd opens a pidfd for task tid: a thread pidfd where the
+// kernel has them, else one for its thread group (from /proc).
+func openTaskPidfd(tid uint32) (int, error) {
+	pidfd, err := unix.PidfdOpen(int(tid), pidfdThread)
+	if err != unix.EINVAL {
+		if err != nil {
+			return -1, fmt.Errorf("pidfd_open %d: %w", tid, err)
+		}
+		return pidfd, nil
+	}
 	tgid, err := tgidOf(tid)
 	if err != nil {
 		return -1, err
 	}
-	pidfd, err := unix.PidfdOpen(tgid, 0)
+	pidfd, err = unix.PidfdOpen(tgid, 0)
 	if err != nil {
 		return -1, fmt.Errorf("pidfd_open %d: %w", tgid, err)
+	}
+	return pidfd, nil
+}
+
+// targetFdCopy returns a copy (pidfd_getfd) of fd of task tid: the same
+// open file description, so options set on it apply to the target's
+// socket. The caller closes it.
+func targetFdCopy(tid uint32, fd int) (int, error) {
+	pidfd, err := openTaskPidfd(tid)
+	if err != nil {
+		return -1, err
 	}
 	defer unix.Close(pidfd)
 	nfd, err := unix.PidfdGetfd(pidfd, fd, 0)
 	if err != nil {
-		return -1, fmt.Errorf("pidfd_getfd %d/%d: %w", tgid, fd, err)
+		return -1, fmt.Errorf("pidfd_getfd %d/%d: %w", tid, fd, err)
 	}
 	return nfd, nil
+}
+
+// taskFiles reaches the fds of the sandbox's tasks through pidfds, one per
+// task, kept open across calls: identifying the socket behind a trapped
+// call's fd is then pidfd_getfd + fstat (+ close of the copy), with no
+// /proc path walk, and the copy also answers fcntl(F_GETFL) for
+// O_NONBLOCK. A pidfd names one task for good (never a later task with
+// the same number), so a cached one either reaches the task that made the
+// call or fails with ESRCH once that task is dead; a new one is trusted
+// only after the notification is found still pending (the task was alive
+// with that number when the pidfd was opened).
+type taskFiles struct {
+	mu     sync.Mutex
+	pidfds map[uint32]int // task id → pidfd
+}
+
+// maxTaskPidfds bounds the cache; beyond it every entry is dropped (dead
+// tasks are pruned by the sweep, see prune).
+const maxTaskPidfds = 4096
+
+// fdCopy returns a copy of fd of task tid, the task of a notification
+// that pending checks (IDValid) is still pending; EBADF if the task has no
+// such fd.
+func (t *taskFiles) fdCopy(pending func() error, tid uint32, fd int) (int, error) {
+	if fd < 0 {
+		return -1, unix.EBADF
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pidfd, ok := t.pidfds[tid]; ok {
+		nfd, err := unix.PidfdGetfd(pidfd, fd, 0)
+		if err != unix.ESRCH {
+			return nfd, err
+		}
+		// That task is dead: tid is another task's now.
+		unix.Close(pidfd)
+		delete(t.pidfds, tid)
+	}
+	pidfd, err := openTaskPidfd(tid)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return -1, seccomp.ErrTargetGone
+		}
+		return -1, err
+	}
+	if err := pending(); err != nil {
+		unix.Close(pidfd)
+		return -1, err
+	}
+	if t.pidfds == nil || len(t.pidfds) >= maxTaskPidfds {
+		t.closeAllLocked()
+		t.pidfds = map[uint32]int{}
+	}
+	t.pidfds[tid] = pidfd
+	return unix.PidfdGetfd(pidfd, fd, 0)
+}
+
+// prune closes the pidfds of tasks that have exited (readable pidfd).
+func (t *taskFiles) prune() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.pidfds) == 0 {
+		return
+	}
+	pfds := make([]unix.PollFd, 0, len(t.pidfds))
+	for _, pidfd := range t.pidfds {
+		pfds = append(pfds, unix.PollFd{Fd: int32(pidfd), Events: unix.POLLIN})
+	}
+	if _, err := unix.Poll(pfds, 0); err != nil {
+		return
+	}
+	dead := map[int32]bool{}
+	for _, p := range pfds {
+		if p.Revents != 0 {
+			dead[p.Fd] = true
+		}
+	}
+	for tid, pidfd := range t.pidfds {
+		if dead[int32(pidfd)] {
+			unix.Close(pidfd)
+			delete(t.pidfds, tid)
+		}
+	}
+}
+
+func (t *taskFiles) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closeAllLocked()
+}
+
+func (t *taskFiles) closeAllLocked() {
+	for tid, pidfd := range t.pidfds {
+		unix.Close(pidfd)
+		delete(t.pidfds, tid)
+	}
+}
+
+// socketInode returns the inode of the socket open as fd (a copy of the
+// target's), or errNotSocket.
+func socketInode(fd int) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, fmt.Errorf("fstat: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return 0, errNotSocket
+	}
+	return st.Ino, nil
 }
 
 // signalPending reports whether a signal the thread does not block is

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -219,7 +220,7 @@ func (l *Listener) addFD(a *notifAddFD) (int, error) {
 	var fd uintptr
 	var errno unix.Errno
 	err := l.raw.Control(func(lfd uintptr) {
-		fd, _, errno = unix.Syscall(unix.SYS_IOCTL, lfd, unix.SECCOMP_IOCTL_NOTIF_ADDFD, uintptr(unsafe.Pointer(a)))
+		fd, errno = addFDSignalsBlocked(lfd, a)
 	})
 	if err != nil {
 		return -1, l.closedErr(err)
@@ -228,6 +229,29 @@ func (l *Listener) addFD(a *notifAddFD) (int, error) {
 		return -1, wrapNotifErr("seccomp addfd", a.ID, errno)
 	}
 	return int(fd), nil
+}
+
+// addFDSignalsBlocked runs NOTIF_ADDFD with every signal blocked on the
+// thread. ADDFD waits (interruptibly) for the target to install the fd; a
+// signal ending that wait withdraws the request, but with
+// SECCOMP_ADDFD_FLAG_SEND the notification is already marked answered, so
+// the target's syscall returns 0 (its fd 0, not the new socket) and the
+// restarted ioctl fails. Any signal can land on this thread (a
+// process-directed one the runtime handles, such as SIGWINCH or SIGCHLD,
+// or the runtime's own preemption signal): blocked, it waits until the
+// ioctl returns.
+func addFDSignalsBlocked(lfd uintptr, a *notifAddFD) (uintptr, unix.Errno) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	all := ^uint64(0)
+	var old uint64
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK,
+		uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
+		return 0, e
+	}
+	fd, _, errno := unix.Syscall(unix.SYS_IOCTL, lfd, unix.SECCOMP_IOCTL_NOTIF_ADDFD, uintptr(unsafe.Pointer(a)))
+	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
+	return fd, errno
 }
 
 func (l *Listener) ioctl(req uint, arg unsafe.Pointer) error {

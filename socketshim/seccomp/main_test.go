@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"unsafe"
 
@@ -18,6 +19,7 @@ import (
 const (
 	testRoleEnv     = "NETPROV_SECCOMP_TEST_ROLE"
 	testScenarioEnv = "NETPROV_SECCOMP_TEST_SCENARIO"
+	testCallsEnv    = "NETPROV_SECCOMP_TEST_CALLS"
 )
 
 // Addresses the target connects to. They are never put on a wire: the
@@ -76,6 +78,19 @@ func runTestTarget() {
 	case "connect", "pidfd":
 		err := rawConnect(999, sockaddrIn(testPeer, testPeerPort))
 		fmt.Printf("connect=%s\n", errName(err))
+	case "calls":
+		// testCallsEnv trapped getpeername calls, for the benchmarks.
+		n, _ := strconv.Atoi(os.Getenv(testCallsEnv))
+		var sa [16]byte
+		l := uint32(len(sa))
+		ok := 0
+		for range n {
+			_, _, e := unix.Syscall(unix.SYS_GETPEERNAME, 999, uintptr(unsafe.Pointer(&sa[0])), uintptr(unsafe.Pointer(&l)))
+			if e == 0 {
+				ok++
+			}
+		}
+		fmt.Printf("calls=%d\n", ok)
 	case "block":
 		// Blocks in a notified connect until the supervisor kills us.
 		rawConnect(999, sockaddrIn(testPeer, testPeerPort))

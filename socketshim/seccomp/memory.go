@@ -47,18 +47,40 @@ func (l *Listener) ReadMemory(pid uint32, id uint64, addr uint64, buf []byte) er
 }
 
 // WriteMemory copies buf to addr in process pid. The notification is
-// checked before the write (so a reused pid is never written to) and after
-// it (so the caller knows the target can still see the result).
+// checked before the write, so a reused pid is never written to. Whether
+// the target still sees the result is what the answer that follows
+// reports (ErrTargetGone from Respond, AddFD or the next memory access):
+// a check after the write would leave the same window before the answer.
 func (l *Listener) WriteMemory(pid uint32, id uint64, addr uint64, buf []byte) error {
+	return l.WriteMemoryv(pid, id, []Segment{{Addr: addr, Buf: buf}})
+}
+
+// Segment is a range of target memory and the local bytes for it.
+type Segment struct {
+	Addr uint64
+	Buf  []byte
+}
+
+// WriteMemoryv writes the segments in order with one check of the
+// notification and one process_vm_writev. A segment that cannot be
+// written completely is EFAULT; the ones before it are written, as the
+// kernel's copies in order would have.
+func (l *Listener) WriteMemoryv(pid uint32, id uint64, segs []Segment) error {
 	if err := l.IDValid(id); err != nil {
 		return err
 	}
-	err := targetIO(pid, addr, buf, true)
-	if verr := l.IDValid(id); verr != nil {
-		return verr
-	}
-	if err != nil {
-		return fmt.Errorf("seccomp: write target %d memory at %#x+%d: %w", pid, addr, len(buf), err)
+	return WriteMemoryvChecked(pid, segs)
+}
+
+// WriteMemoryvChecked is WriteMemoryv without the check, for a caller that
+// has just checked the notification itself (a ReadMemory or IDValid that
+// succeeded, with nothing slow since): the pid is still the target's.
+func WriteMemoryvChecked(pid uint32, segs []Segment) error {
+	if err := targetWritev(pid, segs); err != nil {
+		if err == unix.ESRCH { // the target died since the check
+			return fmt.Errorf("seccomp: write target %d memory: %w", pid, ErrTargetGone)
+		}
+		return fmt.Errorf("seccomp: write target %d memory: %w", pid, err)
 	}
 	return nil
 }
@@ -136,14 +158,14 @@ func targetIO(pid uint32, addr uint64, buf []byte, write bool) error {
 	if addr == 0 || addr > math.MaxInt64-uint64(len(buf)) {
 		return unix.EFAULT
 	}
-	local := []unix.Iovec{{Base: &buf[0], Len: uint64(len(buf))}}
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
+	local := [1]unix.Iovec{{Base: &buf[0], Len: uint64(len(buf))}}
+	remote := [1]unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
 	var n int
 	var err error
 	if write {
-		n, err = unix.ProcessVMWritev(int(pid), local, remote, 0)
+		n, err = unix.ProcessVMWritev(int(pid), local[:], remote[:], 0)
 	} else {
-		n, err = unix.ProcessVMReadv(int(pid), local, remote, 0)
+		n, err = unix.ProcessVMReadv(int(pid), local[:], remote[:], 0)
 	}
 	switch {
 	case err == nil && n == len(buf):
@@ -154,6 +176,54 @@ func targetIO(pid uint32, addr uint64, buf []byte, write bool) error {
 		return procMemIO(pid, addr, buf, write)
 	}
 	return err
+}
+
+// maxSegments bounds the segments of one vectored write (the iovecs live
+// on the stack).
+const maxSegments = 4
+
+// targetWritev writes segs with one process_vm_writev. Empty segments are
+// skipped; more than maxSegments, an address targetIO refuses before the
+// call, or a refused process_vm_writev, are written one by one in order
+// with targetIO (which stops at the first failing segment).
+func targetWritev(pid uint32, segs []Segment) error {
+	var local [maxSegments]unix.Iovec
+	var remote [maxSegments]unix.RemoteIovec
+	k, total := 0, 0
+	for _, sg := range segs {
+		if len(sg.Buf) == 0 {
+			continue
+		}
+		if k == maxSegments || sg.Addr == 0 || sg.Addr > math.MaxInt64-uint64(len(sg.Buf)) {
+			return writeEach(pid, segs)
+		}
+		local[k] = unix.Iovec{Base: &sg.Buf[0], Len: uint64(len(sg.Buf))}
+		remote[k] = unix.RemoteIovec{Base: uintptr(sg.Addr), Len: len(sg.Buf)}
+		k++
+		total += len(sg.Buf)
+	}
+	if k == 0 {
+		return nil
+	}
+	n, err := unix.ProcessVMWritev(int(pid), local[:k], remote[:k], 0)
+	switch {
+	case err == nil && n == total:
+		return nil
+	case err == nil:
+		return unix.EFAULT // stopped at a segment that is not (all) mapped
+	case err == unix.EPERM || err == unix.ENOSYS:
+		return writeEach(pid, segs)
+	}
+	return err
+}
+
+func writeEach(pid uint32, segs []Segment) error {
+	for _, sg := range segs {
+		if err := targetIO(pid, sg.Addr, sg.Buf, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func procMemIO(pid uint32, addr uint64, buf []byte, write bool) error {

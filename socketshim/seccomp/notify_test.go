@@ -21,7 +21,7 @@ import (
 // testBound bounds every wait in these tests.
 const testBound = 10 * time.Second
 
-func requireUserNotif(t *testing.T) {
+func requireUserNotif(t testing.TB) {
 	t.Helper()
 	if err := CheckABI(); err != nil {
 		t.Skipf("seccomp user notification unavailable: %v", err)
@@ -39,7 +39,7 @@ type stagedTarget struct {
 
 // startTarget starts the test binary as stage + target for scenario and
 // returns once the listener is received and the target released.
-func startTarget(t *testing.T, ctx context.Context, scenario string) *stagedTarget {
+func startTarget(t testing.TB, ctx context.Context, scenario string) *stagedTarget {
 	t.Helper()
 	requireUserNotif(t)
 	self, err := os.Executable()
@@ -79,7 +79,7 @@ func startTarget(t *testing.T, ctx context.Context, scenario string) *stagedTarg
 }
 
 // waitExit waits for the target to exit and returns its key=value output.
-func (st *stagedTarget) waitExit(t *testing.T) map[string]string {
+func (st *stagedTarget) waitExit(t testing.TB) map[string]string {
 	t.Helper()
 	select {
 	case err := <-st.exited:
@@ -126,7 +126,7 @@ func recvNr(t *testing.T, ctx context.Context, l *Listener, nr int) *Notif {
 	return n
 }
 
-func wantOut(t *testing.T, out map[string]string, key, want string) {
+func wantOut(t testing.TB, out map[string]string, key, want string) {
 	t.Helper()
 	if got, ok := out[key]; !ok || got != want {
 		t.Errorf("target printed %s=%q (present=%t), want %q; all: %v", key, got, ok, want, out)
