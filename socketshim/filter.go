@@ -15,8 +15,7 @@ import (
 func Filter() seccomp.Filter {
 	notify := func(nr int) seccomp.Rule { return seccomp.Rule{Syscall: nr, Action: seccomp.ActNotify} }
 	return seccomp.Filter{Rules: []seccomp.Rule{
-		{Syscall: unix.SYS_SOCKET, Action: seccomp.ActNotify,
-			Arg: &seccomp.ArgMatch{Index: 0, Values: []uint32{unix.AF_INET, unix.AF_INET6}}},
+		inetSocketRule(),
 		notify(unix.SYS_BIND),
 		notify(unix.SYS_LISTEN),
 		notify(unix.SYS_CONNECT),
@@ -44,4 +43,20 @@ func Filter() seccomp.Filter {
 			Ranges: []seccomp.ArgRange{{Lo: sockIoctlFirst, Hi: sockIoctlLast}},
 		}},
 	}}
+}
+
+// PassthroughFilter is the filter for a provider whose sockets are all
+// pass-through (provider/host: real kernel sockets injected by socket()):
+// only socket() for AF_INET and AF_INET6 traps. The Server would continue
+// every later call on such a socket unchanged, so trapping them would only
+// cost a round trip each.
+func PassthroughFilter() seccomp.Filter {
+	return seccomp.Filter{Rules: []seccomp.Rule{inetSocketRule()}}
+}
+
+// inetSocketRule traps socket() for the families the Server serves; other
+// families go to the kernel without a trap.
+func inetSocketRule() seccomp.Rule {
+	return seccomp.Rule{Syscall: unix.SYS_SOCKET, Action: seccomp.ActNotify,
+		Arg: &seccomp.ArgMatch{Index: 0, Values: []uint32{unix.AF_INET, unix.AF_INET6}}}
 }

@@ -47,7 +47,11 @@ func runStageMain(args []string) error {
 			return fmt.Errorf("run stage: %w", err)
 		}
 	}
-	prog, err := socketshim.Filter().Build()
+	filter := socketshim.Filter()
+	if cfg.Provider == "host" {
+		filter = socketshim.PassthroughFilter()
+	}
+	prog, err := filter.Build()
 	if err != nil {
 		return fmt.Errorf("run stage: %w", err)
 	}
