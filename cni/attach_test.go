@@ -20,13 +20,11 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
-	"golang.org/x/sys/unix"
 
 	"github.com/netprov/netprov/cni/control"
 	"github.com/netprov/netprov/cni/kernelnet"
 	"github.com/netprov/netprov/cni/stackd"
 	"github.com/netprov/netprov/integration/netns"
-	"github.com/netprov/netprov/socketshim/seccomp"
 )
 
 // attachConf is netprov's conflist entry in attach mode.
@@ -353,77 +351,6 @@ func TestAttachDelAfterKillAndGC(t *testing.T) {
 		t.Fatalf("GC: %+v", ce)
 	}
 	e.assertAttachGone(t, id, pid, before)
-}
-
-// sandboxFetch runs this test binary as a seccomp stage in the sandbox
-// netns fetching url, hands its listener to container id's stack process
-// (as `netprov agent` does) and returns what it printed.
-func (e *testEnv) sandboxFetch(t *testing.T, id, url string) string {
-	t.Helper()
-	supDir, err := os.MkdirTemp("", "npsup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(supDir) })
-	supPath := filepath.Join(supDir, "s.sock")
-	sup, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: supPath, Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sup.Close()
-	self, _ := os.Executable()
-	var out, errOut bytes.Buffer
-	cmd := exec.Command("nsenter", "--net="+e.sandbox.Path(), "--", self)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), envStage + "=1", seccomp.StageEnv + "=unix:" + supPath, envFetch + "=" + url}
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Kill()
-		<-exited
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	sup.SetDeadline(time.Now().Add(20 * time.Second))
-	conn, err := sup.AcceptUnix()
-	if err != nil {
-		t.Fatalf("stage did not connect: %v (stderr %s)", err, errOut.String())
-	}
-	defer conn.Close()
-	sc, err := seccomp.NewStageConn(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := sc.ReceiveListener(ctx)
-	if err != nil {
-		t.Fatalf("listener: %v (stderr %s)", err, errOut.String())
-	}
-	fd, err := lis.Dup()
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = control.Handoff(ctx, control.SocketPath(e.stateDir, id), id, sc.Pid(), "test", fd)
-	unix.Close(fd)
-	lis.Close()
-	if err != nil {
-		t.Fatalf("handoff: %v", err)
-	}
-	if err := sc.Release(ctx); err != nil {
-		t.Fatalf("release: %v", err)
-	}
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Fatalf("sandboxed fetch failed: %v\nstderr: %s\nstack log: %s", err, errOut.String(), logTail(control.SandboxDir(e.stateDir, id)))
-		}
-	case <-ctx.Done():
-		t.Fatalf("sandboxed fetch did not finish\nstack log: %s", logTail(control.SandboxDir(e.stateDir, id)))
-	}
-	return out.String()
 }
 
 // TestAttachRoutes: prevResult's routes come first, a route without a

@@ -2,7 +2,6 @@ package cni
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"github.com/netprov/netprov/integration/capture"
 	"github.com/netprov/netprov/stack/header"
@@ -10,17 +9,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/netprov/netprov/cni/control"
 	"github.com/netprov/netprov/integration/netns"
-	"github.com/netprov/netprov/socketshim/seccomp"
 )
 
 // TestEndToEndFetch: after ADD, a program in the sandbox netns (which
@@ -58,79 +51,19 @@ func TestEndToEndFetch(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	// The sandboxed program: this binary, as a stage in the sandbox netns.
-	supDir, err := os.MkdirTemp("", "npsup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(supDir) })
-	supPath := filepath.Join(supDir, "s.sock")
-	sup, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: supPath, Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sup.Close()
-	self, _ := os.Executable()
-	var out, errOut bytes.Buffer
-	cmd := exec.Command("nsenter", "--net="+e.sandbox.Path(), "--", self)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), envStage + "=1", seccomp.StageEnv + "=unix:" + supPath,
-		envFetch + "=http://" + peerIP.String() + ":8080/"}
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	sup.SetDeadline(time.Now().Add(20 * time.Second))
-	conn, err := sup.AcceptUnix()
-	if err != nil {
-		t.Fatalf("stage did not connect: %v (stderr %s)", err, errOut.String())
-	}
-	defer conn.Close()
-	sc, err := seccomp.NewStageConn(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := sc.ReceiveListener(ctx)
-	if err != nil {
-		t.Fatalf("listener: %v (stderr %s)", err, errOut.String())
-	}
-	fd, err := lis.Dup()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := e.stageFetch(t, "http://"+peerIP.String()+":8080/")
 	sock := control.SocketPath(e.stateDir, id)
-	if err := control.Handoff(ctx, sock, "someone-else", sc.Pid(), "test", fd); err == nil {
+	if err := f.handoff(sock, "someone-else"); err == nil {
 		t.Errorf("handoff naming another container was accepted")
 	}
-	err = control.Handoff(ctx, sock, id, sc.Pid(), "test", fd)
-	unix.Close(fd)
-	lis.Close()
-	if err != nil {
+	if err := f.handoff(sock, id); err != nil {
 		t.Fatalf("handoff: %v", err)
 	}
 	// netprov capture: record the sandbox link while the target fetches.
 	capt := startCapture(t, sock)
-	if err := sc.Release(ctx); err != nil {
-		t.Fatalf("release: %v", err)
-	}
-	select {
-	case err := <-exited:
-		exited <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("sandboxed fetch failed: %v\nstderr: %s\nstack log: %s", err, errOut.String(), logTail(control.SandboxDir(e.stateDir, id)))
-		}
-	case <-ctx.Done():
-		t.Fatalf("sandboxed fetch did not finish\nstack log: %s", logTail(control.SandboxDir(e.stateDir, id)))
-	}
-	if out.String() != body {
-		t.Errorf("fetched %q, want %q", out.String(), body)
+	out := f.finish(t, e, id)
+	if out != body {
+		t.Errorf("fetched %q, want %q", out, body)
 	}
 	syn := false
 	for _, f := range capt.stop(t) {
@@ -141,14 +74,14 @@ func TestEndToEndFetch(t *testing.T) {
 	if !syn {
 		t.Errorf("the capture of the sandbox link has no SYN to %s:8080", peerIP)
 	}
-	st, err := control.GetStatus(ctx, sock)
+	st, err := control.GetStatus(f.ctx, sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Handoffs != 1 {
 		t.Errorf("status handoffs = %d, want 1", st.Handoffs)
 	}
-	if _, err := control.GetConnections(ctx, sock); err != nil {
+	if _, err := control.GetConnections(f.ctx, sock); err != nil {
 		t.Errorf("connections: %v", err)
 	}
 	// The target is gone; the stack process must not be.
