@@ -235,17 +235,19 @@ func (c *call) setsockopt(e *entry) error {
 	if err := e.sock.SetSockOpt(level, name, val); err != nil {
 		return err
 	}
-	if level == unix.SOL_SOCKET && isTimeoutOpt(name) && !e.sock.Passthrough() {
+	if level == unix.SOL_SOCKET && isConduitOpt(name) && !e.sock.Passthrough() {
 		c.setOnTargetFd(c.intArg(0), level, name, val)
 	}
 	return nil
 }
 
-// isTimeoutOpt: SO_RCVTIMEO and SO_SNDTIMEO (both layouts) also rule the
-// native data path, so they must reach the conduit the target holds.
-func isTimeoutOpt(name int) bool {
+// isConduitOpt: SO_RCVTIMEO and SO_SNDTIMEO (both layouts) also rule the
+// native data path, and SO_OOBINLINE how a native recv treats the urgent
+// byte the provider sends out of band on the conduit, so they must reach
+// the conduit the target holds.
+func isConduitOpt(name int) bool {
 	switch name {
-	case unix.SO_RCVTIMEO, unix.SO_RCVTIMEO_NEW, unix.SO_SNDTIMEO, unix.SO_SNDTIMEO_NEW:
+	case unix.SO_RCVTIMEO, unix.SO_RCVTIMEO_NEW, unix.SO_SNDTIMEO, unix.SO_SNDTIMEO_NEW, unix.SO_OOBINLINE:
 		return true
 	}
 	return false

@@ -226,12 +226,13 @@ type conduitIoctler interface {
 	IoctlWithConduit(req uint, conduit int) (int, error)
 }
 
-// sockIoctl asks the provider; FIONREAD of a conduit socket is answered
-// with a copy of the target's fd, so the bytes already in the target
-// end's queue are counted after the provider released its copy.
+// sockIoctl asks the provider; FIONREAD and SIOCATMARK of a conduit
+// socket are answered with a copy of the target's fd, so the bytes (and
+// the urgent mark) already in the target end's queue are seen after the
+// provider released its copy.
 func (c *call) sockIoctl(e *entry, req uint32) (int, error) {
 	ci, ok := e.sock.(conduitIoctler)
-	if !ok || req != reqFIONREAD || e.sock.Passthrough() {
+	if !ok || (req != reqFIONREAD && req != reqSIOCATMARK) || e.sock.Passthrough() {
 		return e.sock.Ioctl(uint(req))
 	}
 	tfd, err := targetFdCopy(c.n.PID, c.intArg(0))

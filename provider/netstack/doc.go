@@ -87,6 +87,23 @@
 //     the source or while such an option is on (WantsControl); otherwise
 //     a native recvmsg on the conduit returns no control messages, as
 //     Linux does without the options.
+//   - Urgent data (MSG_OOB): AF_UNIX stream sockets have their own
+//     out-of-band byte (Linux 5.15+, CONFIG_AF_UNIX_OOB), designed after
+//     TCP's, and the pumps carry the mark over (urgent.go). The peer's
+//     urgent byte is read from the stack apart (tcp ReadRelay: the bytes
+//     before the mark, then the urgent byte alone) and sent with MSG_OOB
+//     on our end, so the target natively gets POLLPRI, recv(MSG_OOB)
+//     (EINVAL when there is none or it was read, EINVAL under
+//     SO_OOBINLINE), a normal read stopping at the mark and then skipping
+//     the byte, SO_OOBINLINE (also applied to the target end by
+//     SetSockOpt and the shim, and inherited from a listener), SIGURG to
+//     the F_SETOWN owner (queue_oob sends it as tcp_check_urg does) and
+//     a newer urgent byte turning the previous one into normal data. The
+//     target's send(MSG_OOB) is native: our end has SO_OOBINLINE on,
+//     POLLPRI there shows the byte, the pump reads up to it (SIOCATMARK)
+//     and sends the bytes up to and including it with MSG_OOB, so TCP's
+//     urgent pointer names it (spec 43). SIOCATMARK (Ioctl, IoctlWithConduit) is the
+//     target end's; FIONREAD counts up to a pending mark as tcp_ioctl.
 //   - Close: the shim's Close flushes the target's pending bytes into the
 //     stack, then closes the stack socket (FIN, or RST under SO_LINGER 0);
 //     with unread data left it sends RST at once, like tcp_close.
@@ -196,6 +213,29 @@
 //   - The conduit adds its buffers to TCP's: the target can queue up to
 //     the conduit's size beyond the TCP send buffer, and SO_SNDBUF and
 //     SO_RCVBUF values do not limit the conduit.
+//   - Urgent data through the conduit's AF_UNIX MSG_OOB (differential
+//     test TestUrgentDataLikeLinux; semantics scenario
+//     m-oob-without-urgent): an urgent byte next in line, alone or after
+//     the bytes before the mark were read, and the emptied buffer an
+//     urgent byte read with MSG_OOB leaves until the next read passes
+//     it, poll POLLIN too (unix_poll counts every queued buffer; tcp_poll
+//     does not count the urgent byte as readable). recv(MSG_OOB) into a
+//     zero-length buffer returns 1 (TCP: 0 with MSG_TRUNC). An urgent
+//     byte read with MSG_OOB whose mark a newer urgent byte moved before
+//     a normal read passed it is not read again as data (TCP delivers
+//     it inline: "abXcd"), and its emptied buffer stops the next read
+//     ("ab", then "cd"). FIONREAD counts the whole queue when the target
+//     read an urgent byte with MSG_OOB before reaching its mark (TCP:
+//     the bytes up to the mark), and one byte too many while data is
+//     queued after a normal read passed over an urgent byte not taken
+//     (AF_UNIX in Linux 6.18 keeps counting the dropped byte). The mark
+//     reaches the conduit with its byte: when a peer announces an urgent
+//     pointer ahead of the byte, TCP shows it at once (SIGURG, SIOCATMARK
+//     1 at the mark, recv(MSG_OOB) EAGAIN until the byte comes); through
+//     the conduit nothing shows until the byte arrived (recv(MSG_OOB)
+//     gives EINVAL before). Without CONFIG_AF_UNIX_OOB the peer's urgent
+//     byte arrives inline and the target's send(MSG_OOB) fails with
+//     EOPNOTSUPP.
 //   - SO_RCVTIMEO/SO_SNDTIMEO are applied to the conduit (native reads
 //     and writes time out, and fail with EINTR on a signal even under
 //     SA_RESTART, sock_intr_errno), but are rounded by AF_UNIX, not TCP.

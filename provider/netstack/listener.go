@@ -143,6 +143,7 @@ func (s *Socket) Accept(ctx context.Context, nonblocking bool) (provider.Socket,
 				s.syncToken()
 				return nil, nil, unix.ENFILE
 			}
+			s.inheritOOBInline(child)
 			if ctx != nil && ctx.Err() != nil && !nonblocking {
 				s.Requeue(child, peer)
 				return nil, nil, intrErrno(timeo)

@@ -135,7 +135,8 @@ func (s *Socket) EventQueue() *waiter.Queue { return s.so.EventQueue() }
 
 // SetSockOpt implements provider.Socket. SO_RCVTIMEO and SO_SNDTIMEO are
 // also set on the conduit, so that the target's native reads and writes
-// time out as on Linux.
+// time out as on Linux; so is SO_OOBINLINE, which AF_UNIX applies to the
+// urgent bytes the pump sends out of band (see urgent.go).
 func (s *Socket) SetSockOpt(level, name int, val []byte) error {
 	if err := s.so.SetSockOpt(level, name, val); err != nil {
 		return err
@@ -146,6 +147,8 @@ func (s *Socket) SetSockOpt(level, name int, val []byte) error {
 			withFd(s.c.target, func(fd int) {
 				_ = unix.SetsockoptString(fd, unix.SOL_SOCKET, name, string(val))
 			})
+		case unix.SO_OOBINLINE:
+			s.setOOBInline(val)
 		}
 	}
 	return nil
@@ -205,6 +208,11 @@ func putInt(b []byte, v int) {
 // SIOCINQ adds the bytes waiting in the target's end, SIOCOUTQ the bytes
 // the target wrote that the pump has not yet moved into the stack.
 func (s *Socket) Ioctl(req uint) (int, error) {
+	if req == unix.SIOCATMARK && s.stream {
+		v, err := ioctlAtMark(-1)
+		withFd(s.c.target, func(fd int) { v, err = ioctlAtMark(fd) })
+		return v, err
+	}
 	if req == unix.SIOCINQ {
 		var v int
 		var err error
@@ -239,8 +247,12 @@ func (s *Socket) Ioctl(req uint) (int, error) {
 
 // IoctlWithConduit is Ioctl for a caller that holds the target's fd
 // itself (the shim, through pidfd_getfd): SIOCINQ then counts the bytes
-// waiting in the target end even after ReleaseConduit.
+// waiting in the target end, and SIOCATMARK looks at the urgent mark
+// there, even after ReleaseConduit.
 func (s *Socket) IoctlWithConduit(req uint, conduit int) (int, error) {
+	if req == unix.SIOCATMARK && s.stream {
+		return ioctlAtMark(conduit)
+	}
 	if req == unix.SIOCINQ {
 		return s.ioctlInq(conduit)
 	}
@@ -265,7 +277,7 @@ func (s *Socket) ioctlInq(target int) (int, error) {
 	s.downMu.Lock()
 	v += s.downInFlight
 	if target >= 0 {
-		v += inq(target)
+		v += targetInq(target)
 	}
 	s.downMu.Unlock()
 	return v, nil

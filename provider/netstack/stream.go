@@ -248,17 +248,27 @@ func (s *Socket) startStreamLocked() error {
 type upRead struct {
 	buf      []byte // len(buf) = pumpBuf + 1 (room for the sentinel)
 	sentinel bool   // the head of the queue is an already-sent byte
-	data     []byte // the bytes to send, within buf
-	eof      bool
-	err      error
+	// sentinelMark: the sentinel is the target's urgent byte, still
+	// marked out of band on our end (POLLPRI, SIOCATMARK) until read.
+	sentinelMark bool
+	data         []byte // the bytes to send, within buf
+	urgent       bool   // data's last byte is the target's urgent byte (MSG_OOB)
+	eof          bool
+	err          error
 }
 
 func (r *upRead) read(fd uintptr) bool {
-	r.data, r.eof, r.err = nil, false, nil
+	r.data, r.urgent, r.eof, r.err = nil, false, false, nil
 	q, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
 	if err != nil {
 		r.err = err
 		return true
+	}
+	if r.urgentQueued(int(fd)) {
+		// The target sent an urgent byte (see urgent.go). Without one,
+		// a byte sent urgent after this check lies behind the q bytes
+		// counted, so the reads below stop before it.
+		return r.readToMark(int(fd), q)
 	}
 	skip := 0
 	if r.sentinel {
@@ -302,7 +312,7 @@ func (r *upRead) read(fd uintptr) bool {
 		}
 	}
 	got := r.buf[min(skip, n):n]
-	r.sentinel = false
+	r.sentinel, r.sentinelMark = false, false
 	if draining && n == want {
 		// Copy the last byte, leaving it as the sentinel.
 		if m, e := recvRaw(int(fd), r.buf[n:n+1], unix.MSG_DONTWAIT|unix.MSG_PEEK); e == nil && m == 1 {
@@ -343,6 +353,9 @@ func (s *Socket) pumpUp(done chan struct{}, sentinel bool) {
 		close(done)
 		return
 	}
+	// Urgent bytes of the target stay in their place on our end (see
+	// upRead.readToMark).
+	_ = rc.Control(func(fd uintptr) { setOursInline(int(fd)) })
 	r := &upRead{buf: *bp, sentinel: sentinel}
 	read := r.read
 	for {
@@ -360,7 +373,11 @@ func (s *Socket) pumpUp(done chan struct{}, sentinel bool) {
 			}
 			return
 		}
-		if werr := s.writeStack(r.data); werr != nil {
+		write := s.writeStack
+		if r.urgent {
+			write = s.writeStackUrgent
+		}
+		if werr := write(r.data); werr != nil {
 			close(done)
 			if !socket.IsInterrupt(werr) {
 				s.stackWriteFailed(werr)
@@ -473,7 +490,8 @@ func (s *Socket) stackWriteFailed(err error) {
 
 // pumpDown moves the stack's bytes to the target: read the stack socket,
 // write our end (blocking while the target does not read, so the stack's
-// receive buffer fills and TCP advertises a zero window).
+// receive buffer fills and TCP advertises a zero window). The peer's
+// urgent byte goes out of band (see urgent.go).
 func (s *Socket) pumpDown() {
 	defer s.wg.Done()
 	bp := bufPool.Get().(*[]byte)
@@ -483,15 +501,14 @@ func (s *Socket) pumpDown() {
 	if err != nil {
 		return
 	}
+	rd := s.newStackReader()
+	defer rd.close()
 	for {
-		n, err := s.so.Read(s.ctx, buf)
+		n, urgent, err := rd.read(buf)
+		if err == errStopped {
+			return
+		}
 		if err != nil {
-			if socket.IsInterrupt(err) || err == unix.EAGAIN {
-				if s.ctx.Err() != nil {
-					return
-				}
-				continue // SO_RCVTIMEO expired
-			}
 			// ECONNRESET, ETIMEDOUT, ...: the pump took the stack's
 			// error, keep it for SO_ERROR.
 			s.setPendingErr(err)
@@ -504,10 +521,15 @@ func (s *Socket) pumpDown() {
 			withFd(s.c.ours, func(fd int) { _ = unix.Shutdown(fd, unix.SHUT_WR) })
 			return
 		}
+		flags := 0
+		if urgent {
+			// The peer's urgent byte: out of band on the conduit too.
+			flags = unix.MSG_OOB
+		}
 		s.downMu.Lock()
 		s.downInFlight += n
 		s.downMu.Unlock()
-		if err := s.writeConduit(rc, buf[:n]); err != nil {
+		if err := s.writeConduit(rc, buf[:n], flags); err != nil {
 			// The target shut down reading, or the socket ends: the
 			// bytes are dropped.
 			s.downMu.Lock()
@@ -521,13 +543,14 @@ func (s *Socket) pumpDown() {
 // writeConduit writes all of p to our end of the conduit, waiting in
 // Go's poller while it is full. Each write and the matching decrement of
 // downInFlight happen under downMu (see Socket.downInFlight). MSG_NOSIGNAL:
-// a target gone away is EPIPE, not a SIGPIPE for netprov.
-func (s *Socket) writeConduit(rc syscall.RawConn, p []byte) error {
+// a target gone away is EPIPE, not a SIGPIPE for netprov. flags is 0, or
+// MSG_OOB for the peer's urgent byte.
+func (s *Socket) writeConduit(rc syscall.RawConn, p []byte, flags int) error {
 	var werr error
 	err := rc.Write(func(fd uintptr) bool {
 		for len(p) > 0 {
 			s.downMu.Lock()
-			k, e := unix.SendmsgN(int(fd), p, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+			k, e := unix.SendmsgN(int(fd), p, nil, nil, flags|unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 			if k > 0 {
 				s.downInFlight -= k
 				p = p[k:]
@@ -537,6 +560,15 @@ func (s *Socket) writeConduit(rc syscall.RawConn, p []byte) error {
 			case nil, unix.EINTR:
 			case unix.EAGAIN:
 				return false
+			case unix.EOPNOTSUPP:
+				if flags&unix.MSG_OOB != 0 {
+					// No AF_UNIX MSG_OOB (CONFIG_AF_UNIX_OOB off): the
+					// urgent byte goes inline.
+					flags &^= unix.MSG_OOB
+					continue
+				}
+				werr = e
+				return true
 			default:
 				werr = e
 				return true
