@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +25,26 @@ type stagedFetch struct {
 	listenerFd  int // a copy of the stage's listener, for handoffs
 	ctx         context.Context
 	exited      chan error
-	out, errOut *bytes.Buffer
+	out, errOut *lockedBuffer
+}
+
+// lockedBuffer is a bytes.Buffer the child's output is copied into while
+// the test may read it (failure messages).
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // stageFetch starts the stage fetching url. Everything it holds is
@@ -43,7 +63,7 @@ func (e *testEnv) stageFetch(t *testing.T, url string) *stagedFetch {
 	}
 	defer sup.Close()
 	self, _ := os.Executable()
-	f := &stagedFetch{exited: make(chan error, 1), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}}
+	f := &stagedFetch{exited: make(chan error, 1), out: &lockedBuffer{}, errOut: &lockedBuffer{}}
 	cmd := exec.Command("nsenter", "--net="+e.sandbox.Path(), "--", self)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), envStage + "=1", seccomp.StageEnv + "=unix:" + supPath, envFetch + "=" + url}
 	cmd.Stdout, cmd.Stderr = f.out, f.errOut
