@@ -3,6 +3,7 @@ package netstack
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,6 +32,9 @@ type conduit struct {
 	// joiner is the listening AF_UNIX socket (an autobound abstract
 	// name) that join connects the target end to; -1 when there is none.
 	joiner int
+	// afterListen, when set (tests only), runs with the joiner once it
+	// listens, before the target end connects.
+	afterListen func(joiner int)
 }
 
 // newConduit creates a socketpair of type typ (SOCK_STREAM or
@@ -61,9 +65,15 @@ func newConduit(typ, buf int) (*conduit, error) {
 // it is in TCP_CLOSE and unix_poll shows POLLOUT|POLLHUP, as tcp_poll
 // shows for a fresh or failed TCP socket. join connects it later to our
 // end in place, so the target's fd, its dups and its epoll registrations
-// stay valid. The joiner listener is made now, next to the target end:
-// abstract names are per network namespace, and both sockets are then
-// in the namespace of the same thread.
+// stay valid. The joiner listener is made now, next to the target end.
+// Abstract names are per network namespace, and the goroutine may move
+// to another thread between the two socket calls (or before join's
+// connect, which runs on a goroutine of its own); that is harmless only
+// because every thread that runs ordinary goroutines is in the
+// provider's one network namespace: code that enters another namespace
+// with setns (provider/host) locks its goroutine to the thread and
+// unlocks it only once back, or lets the thread die. So the target end
+// can always reach the joiner's name.
 func newStreamConduit(buf int) (*conduit, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -79,10 +89,20 @@ func newStreamConduit(buf int) (*conduit, error) {
 	return &conduit{target: os.NewFile(uintptr(fd), "netstack-conduit"), joiner: l}, nil
 }
 
-// joinBacklog is the joiner's backlog: room for our connect even if a
-// few strangers of the provider's network namespace connect to the
-// abstract name at the same moment (join closes them).
-const joinBacklog = 8
+// joinBacklog is the joiner's backlog (the kernel caps it at
+// net.core.somaxconn): other processes of the provider's network
+// namespace can see and connect to the abstract name, so the queue
+// should not fill before our own connect. join drains strangers while it
+// connects anyway, and gives up after joinTimeout.
+const joinBacklog = unix.SOMAXCONN
+
+// joinTimeout bounds join when strangers keep the joiner's queue full
+// faster than join closes their connections.
+const joinTimeout = 2 * time.Second
+
+// joinPoll is how long join waits for the joiner at a time before it
+// looks at its connect again.
+const joinPoll = 5 * time.Millisecond
 
 // newJoiner makes a non-blocking AF_UNIX stream socket bound to an unused
 // abstract name (autobind: bind with only the family). It listens only
@@ -102,10 +122,18 @@ func newJoiner() (int, error) {
 // join connects the target end (not connected yet) to a new provider end
 // through the joiner, and sets ours. The target end's open file stays the
 // same: only its socket changes state (TCP_CLOSE to TCP_ESTABLISHED).
-// The connect does not block: the joiner's backlog was empty a moment
-// before. Connections of other processes (the abstract name is visible in
-// the provider's network namespace) are told apart by SO_PEERCRED and
-// closed.
+//
+// Nothing changes when join fails before the connect: the descriptor
+// accept needs is reserved first, so running out of descriptors (EMFILE)
+// leaves the target end unconnected and the joiner ready for another try.
+//
+// The abstract name is visible in the provider's network namespace, so
+// other processes may connect to it: their connections are told apart by
+// SO_PEERCRED and closed. The connect runs on its own goroutine (it
+// blocks while the joiner's queue is full) while this one accepts, so
+// strangers cannot make it wait for room that only an accept makes; after
+// joinTimeout the joiner is closed, which fails a connect still waiting
+// (the target end stays unconnected) and join returns EAGAIN.
 func (c *conduit) join(buf int) error {
 	if c.ours != nil {
 		return nil
@@ -113,48 +141,121 @@ func (c *conduit) join(buf int) error {
 	if c.joiner < 0 {
 		return fmt.Errorf("conduit join: no joiner: %w", unix.EINVAL)
 	}
+	spare, err := unix.FcntlInt(uintptr(c.joiner), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("conduit join: reserve a descriptor: %w", err)
+	}
 	l := c.joiner
 	c.joiner = -1
-	defer unix.Close(l)
 	if err := unix.Listen(l, joinBacklog); err != nil {
+		unix.Close(spare)
+		unix.Close(l)
 		return fmt.Errorf("conduit join: listen: %w", err)
 	}
 	sa, err := unix.Getsockname(l)
 	if err != nil {
+		unix.Close(spare)
+		unix.Close(l)
 		return fmt.Errorf("conduit join: getsockname: %w", err)
 	}
+	if c.afterListen != nil {
+		c.afterListen(l)
+	}
 	var cerr error = unix.EBADF
-	withFd(c.target, func(fd int) {
-		for {
-			if cerr = unix.Connect(fd, sa); cerr != unix.EINTR {
-				return
+	connected := make(chan struct{})
+	go func() {
+		defer close(connected)
+		withFd(c.target, func(fd int) {
+			for {
+				if cerr = unix.Connect(fd, sa); cerr != unix.EINTR {
+					return
+				}
+			}
+		})
+	}()
+	nfd, aerr := acceptOwn(l, spare, connected, &cerr)
+	// Closing the joiner drops strangers still queued and fails a connect
+	// still waiting for room; the connect's result is final after it.
+	unix.Close(l)
+	<-connected
+	if aerr != nil {
+		if cerr != nil {
+			// The target end is still unconnected: a later join can
+			// try again through a new joiner.
+			if nl, err := newJoiner(); err == nil {
+				c.joiner = nl
 			}
 		}
-	})
-	if cerr != nil {
-		return fmt.Errorf("conduit join: connect: %w", cerr)
+		return aerr
 	}
-	// Our connection is queued (connect returned): at most the backlog's
-	// strangers are ahead of it.
+	setBuf(nfd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, buf)
+	setBuf(nfd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, buf)
+	c.ours = os.NewFile(uintptr(nfd), "netstack-conduit-provider")
+	return nil
+}
+
+// acceptOwn accepts connections on the listening joiner l until it finds
+// the one from this process (the target end's connect, which runs until
+// connected is closed and then leaves its error in *cerr), closing the
+// others. spare is a reserved descriptor, closed just before the first
+// accept so that accept finds a free one.
+func acceptOwn(l, spare int, connected <-chan struct{}, cerr *error) (int, error) {
+	if spare >= 0 {
+		defer func() {
+			if spare >= 0 {
+				unix.Close(spare)
+			}
+		}()
+	}
 	self := int32(os.Getpid())
-	for i := 0; i <= joinBacklog+1; i++ {
-		nfd, _, err := unix.Accept4(l, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-		if err == unix.EINTR || err == unix.ECONNABORTED {
-			continue
+	deadline := time.Now().Add(joinTimeout)
+	for {
+		done := false
+		select {
+		case <-connected:
+			done = true
+			if *cerr != nil {
+				return -1, fmt.Errorf("conduit join: connect: %w", *cerr)
+			}
+		default:
 		}
-		if err != nil {
-			return fmt.Errorf("conduit join: accept: %w", err)
+		// Take what is queued (bounded: the deadline is checked between
+		// batches).
+		empty := false
+		for i := 0; i < 64 && !empty; i++ {
+			if spare >= 0 {
+				unix.Close(spare)
+				spare = -1
+			}
+			nfd, _, err := unix.Accept4(l, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			if err == unix.EINTR || err == unix.ECONNABORTED {
+				continue
+			}
+			if err == unix.EAGAIN {
+				empty = true
+				continue
+			}
+			if err != nil {
+				return -1, fmt.Errorf("conduit join: accept: %w", err)
+			}
+			if cred, err := unix.GetsockoptUcred(nfd, unix.SOL_SOCKET, unix.SO_PEERCRED); err != nil || cred.Pid != self {
+				unix.Close(nfd) // not our target end
+				continue
+			}
+			return nfd, nil
 		}
-		if cred, err := unix.GetsockoptUcred(nfd, unix.SOL_SOCKET, unix.SO_PEERCRED); err != nil || cred.Pid != self {
-			unix.Close(nfd) // not our target end
-			continue
+		if done && empty {
+			// Connected, and the queue held no connection of ours.
+			return -1, fmt.Errorf("conduit join: own connection not found: %w", unix.ECONNABORTED)
 		}
-		setBuf(nfd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, buf)
-		setBuf(nfd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, buf)
-		c.ours = os.NewFile(uintptr(nfd), "netstack-conduit-provider")
-		return nil
+		if time.Now().After(deadline) {
+			return -1, fmt.Errorf("conduit join: joiner kept full: %w", unix.EAGAIN)
+		}
+		if empty {
+			pfd := []unix.PollFd{{Fd: int32(l), Events: unix.POLLIN}}
+			_, _ = unix.Poll(pfd, int(joinPoll/time.Millisecond))
+		}
 	}
-	return fmt.Errorf("conduit join: own connection not found: %w", unix.ECONNABORTED)
 }
 
 // setBuf sets a socket buffer, forcing past the sysctl limits when the

@@ -26,7 +26,13 @@
 //     socket() time and autobound (an abstract name of the same network
 //     namespace) listens, accepts the connection (checked by
 //     SO_PEERCRED: other processes of the provider's namespace can see
-//     the name) and closes; the accepted socket is our end. The open
+//     the name; their connections are accepted and closed while the
+//     target end connects, so they cannot keep the queue full, and join
+//     gives up after a bound) and closes; the accepted socket is our
+//     end. The descriptor accept needs is reserved first, so a join that
+//     fails for want of descriptors (EMFILE) leaves the target end
+//     unconnected; a listen whose join fails is undone (CLOSE again, as
+//     Linux after a failed listen) and may be retried. The open
 //     file does not change, so the target's fd number, its dups and its
 //     epoll registrations (nginx adds a socket to epoll before
 //     connecting) stay valid. A non-blocking connect joins (and

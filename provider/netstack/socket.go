@@ -297,6 +297,13 @@ func (s *Socket) Listen(backlog int) error {
 		// A listener's target end is connected (it carries the
 		// readiness token) and filled (no POLLOUT).
 		if err := s.joinLocked(); err != nil {
+			// No conduit (no file descriptors left): undo the listen,
+			// or peers would complete handshakes nobody can accept.
+			// shutdown(SHUT_RD) of a listener is tcp_disconnect: the
+			// socket is in CLOSE again, as Linux leaves it after a
+			// failed listen, and the target end is still unconnected
+			// (poll OUT|HUP), so a later listen can try again.
+			_ = s.so.Shutdown(unix.SHUT_RD)
 			return err
 		}
 		s.startListening()

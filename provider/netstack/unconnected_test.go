@@ -366,3 +366,81 @@ func TestConnectWithoutFileDescriptors(t *testing.T) {
 		t.Fatalf("connect without descriptors = %v, want EMFILE", err)
 	}
 }
+
+// withoutFileDescriptors runs f with RLIMIT_NOFILE's soft limit at the
+// lowest free descriptor number, so that no new descriptor can be made.
+func withoutFileDescriptors(t *testing.T, f func()) {
+	t.Helper()
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	free, err := unix.Dup(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(free)
+	lim := old
+	lim.Cur = uint64(free)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	defer func() {
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	f()
+}
+
+// TestListenWithoutFileDescriptors: when the listener's conduit cannot be
+// joined (no file descriptors), listen fails with EMFILE and leaves
+// nothing half-done: the stack socket is in CLOSE again (no handshake
+// completes that nobody could accept: a peer's connect is refused), the
+// target end polls OUT|HUP as Linux's socket after a failed listen, and
+// a later listen works.
+func TestListenWithoutFileDescriptors(t *testing.T) {
+	p, n := newProvider(t)
+	s, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_STREAM)
+	if err := s.Bind(sockaddr(netip.MustParseAddrPort("127.0.0.1:0"))); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := s.GetSockName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte(sa[4:8])), uint16(sa[2])<<8|uint16(sa[3]))
+	var lerr error
+	withoutFileDescriptors(t, func() { lerr = s.Listen(8) })
+	if errnoOf(lerr) != unix.EMFILE {
+		t.Fatalf("listen without descriptors = %v, want EMFILE", lerr)
+	}
+	if st := s.(*netstack.Socket).Stack().Endpoint().Info().State; st != 7 {
+		t.Errorf("stack socket state after the failed listen = %d, want 7 (CLOSE)", st)
+	}
+	if m, want := pollFd(t, fd, unix.POLLIN|unix.POLLOUT|unix.POLLPRI|unix.POLLRDHUP, 0), int16(unix.POLLOUT|unix.POLLHUP); m != want {
+		t.Errorf("poll after the failed listen = %#x, want %#x (OUT|HUP)", m, want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if c, err := n.DialContext(ctx, "tcp4", ap.String()); err == nil {
+		c.Close()
+		t.Fatal("a peer connected to the socket whose listen failed")
+	} else if errnoOf(err) != unix.ECONNREFUSED {
+		t.Errorf("connect to the socket whose listen failed = %v, want ECONNREFUSED", err)
+	}
+
+	if err := s.Listen(8); err != nil {
+		t.Fatalf("listen again: %v", err)
+	}
+	c, err := n.DialContext(ctx, "tcp4", ap.String())
+	if err != nil {
+		t.Fatalf("connect after the second listen: %v", err)
+	}
+	defer c.Close()
+	child, _, err := s.Accept(ctx, false)
+	if err != nil {
+		t.Fatalf("accept after the second listen: %v", err)
+	}
+	child.Close()
+}

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -35,6 +36,9 @@ type endpoint struct {
 	route     *stack.Route
 	sk        dgram.Socket
 	reuseAddr bool // also read by hashLocked under the table lock
+	// ipID is the socket's IPv4 identification counter (inet_id), used
+	// for every echo request while connected (spec 32, dgram.SeedIPID).
+	ipID atomic.Uint32
 }
 
 var _ stack.Endpoint = (*endpoint)(nil)
@@ -183,6 +187,7 @@ func (e *endpoint) Connect(addr netip.AddrPort) error {
 	e.b.connected = true
 	p.mu.Unlock()
 	e.route = r
+	dgram.SeedIPID(&e.ipID) // ping connect is ip4_datagram_connect too
 	return nil
 }
 
@@ -321,6 +326,9 @@ func (e *endpoint) Write(p []byte, o stack.WriteOptions) (int, error) {
 	}
 	ident := e.b.local.Port()
 	params := stack.NetworkParams{Protocol: e.t.number}
+	if e.b.connected {
+		params.ID = &e.ipID // spec 32: a socket with a destination
+	}
 	if e.sk.TTL > 0 {
 		params.TTL = uint8(e.sk.TTL)
 	}

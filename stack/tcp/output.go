@@ -113,7 +113,14 @@ func (e *endpoint) transmit(seq seqnum.Value, n int, flags header.TCPFlags, rtx 
 		gso = piece
 		segs = uint64((n + piece - 1) / piece)
 	}
-	_ = e.proto.emit(e.route, f, o, syn, p1, p2, e.ttl, e.tos, &e.ipID, gso)
+	id := &e.ipID
+	if e.state == StateTimeWait {
+		// Linux ACKs in TIME_WAIT from the timewait socket through the
+		// per-netns control socket (tcp_v4_timewait_ack): no inet_id,
+		// DF set, so ID 0 (spec 32).
+		id = nil
+	}
+	_ = e.proto.emit(e.route, f, o, syn, p1, p2, e.ttl, e.tos, id, gso)
 	st := e.stack.Stats()
 	if rtx {
 		st.TCP.RetransSegs.Add(segs)

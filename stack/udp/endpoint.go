@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -34,6 +35,9 @@ type endpoint struct {
 	bindAddrLocked, bindPortLocked bool
 	route                          *stack.Route // cached for the connected peer
 	sk                             dgram.Socket
+	// ipID is the socket's IPv4 identification counter (inet_id), used
+	// for every datagram while connected (spec 32, dgram.SeedIPID).
+	ipID atomic.Uint32
 
 	noCheck   bool
 	mcastTTL  int
@@ -324,6 +328,7 @@ func (e *endpoint) Connect(addr netip.AddrPort) error {
 	e.b = nb
 	e.p.mu.Unlock()
 	e.route = r
+	dgram.SeedIPID(&e.ipID)
 	return nil
 }
 
@@ -522,6 +527,12 @@ func (e *endpoint) Write(p []byte, o stack.WriteOptions) (int, error) {
 		return 0, unix.EPIPE
 	}
 	params := stack.NetworkParams{Protocol: header.ProtoUDP}
+	if e.b.connected {
+		// A socket with a destination numbers all its datagrams from
+		// its own counter, even those sent elsewhere with sendto
+		// (ip_select_ident_segs tests inet_daddr only).
+		params.ID = &e.ipID
+	}
 	if r.Flags&stack.RouteMulticast != 0 {
 		params.TTL = uint8(e.mcastTTL)
 	} else if e.sk.TTL > 0 {
