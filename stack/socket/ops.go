@@ -127,6 +127,14 @@ func (so *Socket) connect(ctx context.Context, ap netip.AddrPort) error {
 	if timeo == 0 {
 		return first
 	}
+	if ctx != nil && ctx.Err() != nil {
+		// Interrupted before it could wait (the provider's way of making
+		// a call non-blocking): return at once. Asking the endpoint again
+		// would complete a handshake that finished meanwhile, which
+		// __inet_stream_connect leaves to the next connect(2) (it then
+		// returns 0, and EISCONN only after that; spec C.18).
+		return intrErrno(timeo)
+	}
 	err := so.block(ctx, waiter.EventOut|waiter.EventErr|waiter.EventHUp, timeo, func() error {
 		if err := so.ep.Connect(ap); err != unix.EALREADY {
 			return err

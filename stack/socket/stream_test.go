@@ -205,3 +205,40 @@ func TestConnectSendTimeout(t *testing.T) {
 	}
 	var _ = stack.RouteEntry{}
 }
+
+// handshakeFirst is a TCP endpoint whose Connect, once it has started a
+// handshake, returns only after the handshake is over: the interleaving in
+// which a loopback SYN-ACK arrives right after connect(2) sent the SYN.
+type handshakeFirst struct{ stack.Endpoint }
+
+func (h handshakeFirst) Connect(ap netip.AddrPort) error {
+	err := h.Endpoint.Connect(ap)
+	for i := 0; err == unix.EINPROGRESS && i < 2000 && h.Endpoint.Info().State != 1; i++ { // bounded: 2 s
+		time.Sleep(time.Millisecond)
+	}
+	return err
+}
+
+// Spec C.18: a connect interrupted before it waits (the provider's
+// non-blocking connect) returns the interruption even when the handshake
+// is already over; the next connect completes it with 0, and only the one
+// after that is EISCONN. (Asking the endpoint again inside the first call
+// used to complete it there, so the caller's next connect got EISCONN.)
+func TestInterruptedConnectLeavesCompletionToNextCall(t *testing.T) {
+	n := newNode(t, nil)
+	l := newSocket(t, n, unix.AF_INET, unix.SOCK_STREAM, 0)
+	addr := listener(t, l)
+	c := newSocket(t, n, unix.AF_INET, unix.SOCK_STREAM, 0)
+	socket.WrapEndpoint(c, func(ep stack.Endpoint) stack.Endpoint { return handshakeFirst{ep} })
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.ConnectAddr(done, addr); !socket.IsInterrupt(err) {
+		t.Fatalf("interrupted connect: %v, want an interruption", err)
+	}
+	if err := c.ConnectAddr(context.Background(), addr); err != nil {
+		t.Fatalf("second connect: %v, want 0", err)
+	}
+	if err := c.ConnectAddr(context.Background(), addr); err != unix.EISCONN {
+		t.Fatalf("third connect: %v, want EISCONN", err)
+	}
+}
