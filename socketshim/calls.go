@@ -254,22 +254,33 @@ func isConduitOpt(name int) bool {
 }
 
 // setOnTargetFd applies a socket option to the file behind the target's
-// fd itself (the conduit's target end), through a copy taken with
-// pidfd_getfd: the provider may no longer hold that end (ReleaseConduit),
-// and a native recv/send on it must time out (and fail with EINTR on a
-// signal even under SA_RESTART, sock_intr_errno) as on the kernel socket.
-// AF_UNIX validates the value like every socket (sock_set_timeout), and
-// the provider accepted it already, so a failure here is only logged.
+// fd itself (the conduit's target end), through the copy lookup took
+// (pidfd_getfd; see targetFile): the provider may no longer hold that
+// end (ReleaseConduit), and a native recv/send on it must time out (and
+// fail with EINTR on a signal even under SA_RESTART, sock_intr_errno) as
+// on the kernel socket. AF_UNIX validates the value like every socket
+// (sock_set_timeout), and the provider accepted it already, so a failure
+// here is only logged.
 func (c *call) setOnTargetFd(fd, level, name int, val []byte) {
-	tfd, err := targetFdCopy(c.n.PID, fd)
-	if err != nil {
-		c.s.log.Debug("socketshim: copy of target fd", "pid", c.n.PID, "fd", fd, "err", err)
+	tfd, ok := c.targetFile(fd)
+	if !ok {
+		c.s.log.Debug("socketshim: no copy of target fd", "pid", c.n.PID, "fd", fd)
 		return
 	}
-	defer unix.Close(tfd)
 	if err := unix.SetsockoptString(tfd, level, name, string(val)); err != nil {
 		c.s.log.Debug("socketshim: option on target fd", "pid", c.n.PID, "fd", fd, "name", name, "err", err)
 	}
+}
+
+// targetFile returns the copy of the target's fd that lookup took: the
+// very file the call's socket was found by. Looking fd up again would race
+// with the target's other threads (a dup2 or close in between would make
+// the call act on another file), so without that copy there is none.
+func (c *call) targetFile(fd int) (int, bool) {
+	if c.tfd < 0 || fd != c.tfdOf {
+		return -1, false
+	}
+	return c.tfd, true
 }
 
 func (c *call) getsockopt(e *entry) error {
@@ -303,18 +314,17 @@ type conduitErrorer interface {
 }
 
 // getSockOpt asks the provider; SO_ERROR of a conduit socket is read with
-// a copy of the target's fd, so an error the target already took with a
+// lookup's copy of the target's fd (targetFile), so an error the target already took with a
 // native read (a reset's ECONNRESET) is not reported again.
 func (c *call) getSockOpt(e *entry, level, name int, buf []byte) (int, error) {
 	ce, ok := e.sock.(conduitErrorer)
 	if !ok || level != unix.SOL_SOCKET || name != unix.SO_ERROR || e.sock.Passthrough() {
 		return e.sock.GetSockOpt(level, name, buf)
 	}
-	tfd, err := targetFdCopy(c.n.PID, c.intArg(0))
-	if err != nil {
+	tfd, ok := c.targetFile(c.intArg(0))
+	if !ok {
 		return e.sock.GetSockOpt(level, name, buf)
 	}
-	defer unix.Close(tfd)
 	return ce.SockErrorWithConduit(buf, tfd)
 }
 

@@ -2,7 +2,10 @@ package socketshim
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/netprov/netprov/socketshim/seccomp"
 )
@@ -16,6 +19,13 @@ import (
 // control buffer has no room for them. Otherwise the call runs natively
 // on the conduit, which writes none, as Linux does without such an
 // option.
+
+// A datagram's control messages are kept encoded in full (cmsghdr, data,
+// padding to CMSG_SPACE) as the provider wrote them into a buffer of the
+// shim's, and put into each call's own control buffer by putControl, which
+// is the kernel's put_cmsg: the call that finally gets a datagram kept for
+// it (a restarted recvmsg, or another thread's) may have a smaller buffer
+// than the call it was received for, or none.
 
 // controlReceiver is implemented by provider sockets that serve recvmsg's
 // control messages (see provider/netstack's Socket.RecvMsg).
@@ -69,4 +79,65 @@ func (c *call) readControl(h msghdr) (control []byte, ok bool, err error) {
 		return nil, false, nil
 	}
 	return control, true, nil
+}
+
+// deliverControl puts d's control messages into control, the current
+// call's buffer (its current bytes, as readControl copied them; nil for a
+// NULL msg_control or msg_controllen 0), and returns the new
+// msg_controllen and the msg_flags to report. With controlOK false (the
+// buffer cannot be read) Linux's put_cmsg faults on its first write and
+// writes nothing, which the kernel ignores: msg_controllen 0, no
+// MSG_CTRUNC.
+func deliverControl(control []byte, controlOK bool, d datagram) (ctlLen, msgFlags int) {
+	msgFlags = d.msgFlags &^ unix.MSG_CTRUNC
+	if !controlOK || (len(d.ctl) == 0 && !d.ctlTrunc) {
+		return 0, msgFlags
+	}
+	ctlLen, ctrunc := putControl(control, d.ctl)
+	if ctrunc || d.ctlTrunc {
+		msgFlags |= unix.MSG_CTRUNC
+	}
+	return ctlLen, msgFlags
+}
+
+const (
+	sizeofCmsghdr = 16 // cmsg_len (8), cmsg_level, cmsg_type
+	cmsgAlign     = 8
+)
+
+func cmsgSpace(n int) int { return sizeofCmsghdr + (n+cmsgAlign-1)&^(cmsgAlign-1) }
+
+// putControl writes the control messages encoded in msgs into buf (len is
+// msg_controllen) as the kernel's put_cmsg does, one message at a time: a
+// message that does not fit is cut to the space left (cmsg_len says so)
+// and sets MSG_CTRUNC; with less than a cmsghdr left (or no buffer)
+// nothing is written and MSG_CTRUNC is set; each message takes
+// CMSG_SPACE(len) of the buffer (at most what is left) and its padding
+// is not written. It returns the bytes used (the new msg_controllen) and
+// whether MSG_CTRUNC is set.
+func putControl(buf, msgs []byte) (used int, ctrunc bool) {
+	for off := 0; off+sizeofCmsghdr <= len(msgs); {
+		cmlen := binary.NativeEndian.Uint64(msgs[off:])
+		if cmlen < sizeofCmsghdr || cmlen > uint64(len(msgs)-off) {
+			break // not written by an encoder: nothing more to take
+		}
+		data := msgs[off+sizeofCmsghdr : off+int(cmlen)]
+		space := len(buf) - used
+		if space < sizeofCmsghdr {
+			ctrunc = true
+		} else {
+			n := sizeofCmsghdr + len(data)
+			if space < n {
+				ctrunc = true
+				n = space
+			}
+			b := buf[used:]
+			binary.NativeEndian.PutUint64(b[0:], uint64(n))
+			copy(b[8:sizeofCmsghdr], msgs[off+8:off+sizeofCmsghdr]) // level, type
+			copy(b[sizeofCmsghdr:n], data)
+			used += min(cmsgSpace(len(data)), space)
+		}
+		off += cmsgSpace(len(data))
+	}
+	return used, ctrunc
 }

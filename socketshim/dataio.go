@@ -60,7 +60,7 @@ func (c *call) recvfrom(e *entry, fd int) (int64, error) {
 		return 0, errContinue
 	}
 	l = min(l, uint64(maxRWCount))
-	d, err := c.receive(e, fd, int(min(l, maxDatagram)), flags, nil, false)
+	d, err := c.receive(e, fd, int(min(l, maxDatagram)), flags)
 	if err != nil {
 		return 0, err
 	}
@@ -75,10 +75,13 @@ func (c *call) recvfrom(e *entry, fd int) (int64, error) {
 	return int64(d.n), nil
 }
 
-// receive takes a kept datagram or asks the provider for one. With
-// withControl the provider writes the control messages into control (the
-// target's control buffer, see cmsg.go) and d.ctl holds them.
-func (c *call) receive(e *entry, fd, size, flags int, control []byte, withControl bool) (datagram, error) {
+// receive takes a kept datagram or asks the provider for one. A socket
+// with a receive option on (controlReceiver.WantsControl) has the
+// provider encode the datagram's control messages in full into a buffer
+// of the shim's (d.ctl): each delivery puts them into its own call's
+// control buffer (see putControl), so a datagram kept for a later call
+// (undeliverable) fits whatever buffer that call has.
+func (c *call) receive(e *entry, fd, size, flags int) (datagram, error) {
 	if d, ok := e.popDatagram(flags&unix.MSG_PEEK != 0); ok {
 		return d, nil
 	}
@@ -87,11 +90,15 @@ func (c *call) receive(e *entry, fd, size, flags int, control []byte, withContro
 	nonblocking := c.nonblocking(fd) || flags&unix.MSG_DONTWAIT != 0
 	var n, mflags int
 	var from, ctl []byte
+	var ctlTrunc bool
 	var err error
-	if cr, ok := e.sock.(controlReceiver); ok && withControl {
+	if cr, ok := e.sock.(controlReceiver); ok && cr.WantsControl() {
+		full := make([]byte, maxControl)
 		var ctlLen int
-		n, from, ctlLen, mflags, err = cr.RecvMsg(ctx, p, control, true, flags, nonblocking)
-		ctl = control[:ctlLen]
+		n, from, ctlLen, mflags, err = cr.RecvMsg(ctx, p, full, true, flags, nonblocking)
+		ctl = full[:min(ctlLen, len(full))]
+		ctlTrunc = mflags&unix.MSG_CTRUNC != 0
+		mflags &^= unix.MSG_CTRUNC
 	} else {
 		n, from, mflags, err = e.sock.RecvFrom(ctx, p, flags, nonblocking)
 	}
@@ -99,7 +106,7 @@ func (c *call) receive(e *entry, fd, size, flags int, control []byte, withContro
 	if err != nil {
 		return datagram{}, err
 	}
-	return datagram{data: p[:min(n, len(p))], n: n, from: from, msgFlags: mflags, ctl: ctl}, nil
+	return datagram{data: p[:min(n, len(p))], n: n, from: from, msgFlags: mflags, ctl: ctl, ctlTrunc: ctlTrunc}, nil
 }
 
 // undeliverable keeps a received datagram whose target went away, so the
@@ -163,11 +170,11 @@ func (c *call) recvOne(e *entry, fd int, addr uint64, h msghdr, flags int) (int6
 	if err != nil {
 		return 0, err
 	}
-	control, withControl, err := c.readControl(h)
+	control, controlOK, err := c.readControl(h)
 	if err != nil {
 		return 0, err
 	}
-	d, err := c.receive(e, fd, min(total, maxDatagram), flags, control, withControl)
+	d, err := c.receive(e, fd, min(total, maxDatagram), flags)
 	if err != nil {
 		return 0, err
 	}
@@ -177,17 +184,18 @@ func (c *call) recvOne(e *entry, fd int, addr uint64, h msghdr, flags int) (int6
 	if err := writeSockaddr(c.mem, h.name, addr+offMsgNamelen, d.from, false); err != nil {
 		return 0, c.undeliverable(e, d, flags, err)
 	}
-	if len(d.ctl) > 0 {
-		if err := c.mem.write(h.control, d.ctl); err != nil {
+	ctlLen, msgFlags := deliverControl(control, controlOK, d)
+	if ctlLen > 0 {
+		if err := c.mem.write(h.control, control[:ctlLen]); err != nil {
 			if errors.Is(err, seccomp.ErrTargetGone) {
 				return 0, c.undeliverable(e, d, flags, err)
 			}
-			d.ctl = nil // put_cmsg's EFAULT is ignored: nothing written
+			ctlLen = 0 // put_cmsg's EFAULT is ignored: nothing written
 		}
 	}
 	var tail [16]byte // msg_controllen (8 bytes) then msg_flags (int)
-	binary.LittleEndian.PutUint64(tail[0:], uint64(len(d.ctl)))
-	binary.LittleEndian.PutUint32(tail[8:], uint32(d.msgFlags))
+	binary.LittleEndian.PutUint64(tail[0:], uint64(ctlLen))
+	binary.LittleEndian.PutUint32(tail[8:], uint32(msgFlags))
 	if err := c.mem.write(addr+offMsgControllen, tail[:12]); err != nil {
 		return 0, c.undeliverable(e, d, flags, err)
 	}

@@ -12,6 +12,32 @@
 // answered with CONTINUE: the kernel runs the call as if it had not been
 // trapped.
 //
+// Cgroup-v1 socket tags. The copy pidfd_getfd makes is a received file,
+// and the kernel's __receive_sock re-tags a received socket with the
+// receiver's (here the Server's) net_cls classid and net_prio index, as
+// for a socket passed with SCM_RIGHTS. Every socket a trapped call is
+// made on gets this, native ones (AF_UNIX, netlink, the host provider's
+// passthrough sockets) included, while any socket is served. This is
+// accepted because it changes nothing in the usual set-ups: net_cls and
+// net_prio exist only in cgroup v1 (cgroup v2 has neither controller, and
+// the v2 cgroup of a socket is set when it is created and is not touched
+// by __receive_sock), and the tags only change when the Server's differ
+// from the target's, while `netprov run` starts the target as its own
+// child, in its cgroups. Where a cgroup-v1 host moves the sandboxed
+// program into another net_cls or net_prio cgroup than the Server's (tc
+// or iptables matching its classid, a per-cgroup ifpriomap), its native
+// sockets would be classified as the Server's after their first trapped
+// call: run the Server in the same net_cls/net_prio cgroups as the
+// program there. Served sockets carry no traffic of their own (their
+// packets are the provider's), so their tags do not matter.
+//
+// Privileges. Interface ioctls run on a socket of the served socket's
+// family that the Server makes in the target's network namespace, i.e.
+// with the Server's privileges; those Linux reserves to CAP_NET_ADMIN
+// over that namespace are answered EPERM unless the calling thread has it
+// (see netadmin.go; a thread in another user namespace than the one
+// owning the network namespace, or an ancestor of it, is refused).
+//
 // Interruption. While a call may block, the Server polls NOTIF_ID_VALID;
 // once the target's syscall is interrupted (or the target dies) the
 // provider call's context is cancelled. The kernel has then already

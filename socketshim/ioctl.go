@@ -31,7 +31,9 @@ const (
 
 // ifreqIoctls take a struct ifreq with no pointer inside: they are run on a
 // socket in the target's network namespace (a conduit's namespace is the
-// provider's, which must never be configured or shown from the sandbox).
+// provider's, which must never be configured or shown from the sandbox),
+// the ones that change something only for a caller with CAP_NET_ADMIN
+// over that namespace (privilegedIfreqIoctl, see netadmin.go).
 var ifreqIoctls = map[uint32]bool{
 	0x8910: true, // SIOCGIFNAME
 	0x8911: true, // SIOCSIFLINK
@@ -83,9 +85,9 @@ func (c *call) ioctl(e *entry) (int64, error) {
 	case req == reqSIOCGSTAMP || req == reqSIOCGSTAMPN:
 		return 0, unix.ENOENT // no packet timestamp recorded
 	case req == reqSIOCGIFCONF:
-		return 0, c.ifconf()
+		return 0, c.ifconf(e.family)
 	case ifreqIoctls[req]:
-		return 0, c.ifreq(req)
+		return 0, c.ifreq(e.family, req)
 	case req >= sockIoctlFirst && req <= sockIoctlLast:
 		// Pointer-carrying device ioctls (ethtool, private, bonding,
 		// bridge, routes) are not proxied.
@@ -94,12 +96,21 @@ func (c *call) ioctl(e *entry) (int64, error) {
 	return 0, errContinue
 }
 
-func (c *call) ifreq(req uint32) error {
+// ifreq runs an ifreq ioctl on a socket of the served socket's family in
+// the target's network namespace: the family decides which requests are
+// answered (AF_INET's inet_ioctl the IPv4 address ones, AF_INET6's
+// inet6_ioctl SIOCSIFADDR/SIOCDIFADDR, others go to dev_ioctl).
+func (c *call) ifreq(family int, req uint32) error {
 	var ifr [sizeofIfreq]byte
 	if err := c.mem.read(c.arg(2), ifr[:]); err != nil {
 		return err
 	}
-	fd, err := c.s.ifs.get(c.n.PID)
+	if privilegedIfreqIoctl(family, req) {
+		if err := c.checkNetAdmin(); err != nil {
+			return err
+		}
+	}
+	fd, err := c.s.ifs.get(c.n.PID, family)
 	if err != nil {
 		return err
 	}
@@ -111,7 +122,7 @@ func (c *call) ifreq(req uint32) error {
 
 // ifconf serves SIOCGIFCONF: the kernel fills a buffer of ours, which is
 // then copied to the target's; a NULL buffer asks for the length needed.
-func (c *call) ifconf() error {
+func (c *call) ifconf(family int) error {
 	argp := c.arg(2)
 	var b [sizeofIfconf]byte
 	if err := c.mem.read(argp, b[:]); err != nil {
@@ -119,7 +130,7 @@ func (c *call) ifconf() error {
 	}
 	ulen := int32(binary.LittleEndian.Uint32(b[0:]))
 	ubuf := binary.LittleEndian.Uint64(b[8:])
-	fd, err := c.s.ifs.get(c.n.PID)
+	fd, err := c.s.ifs.get(c.n.PID, family)
 	if err != nil {
 		return err
 	}
@@ -149,14 +160,22 @@ func (c *call) ifconf() error {
 	return writeInt32(c.mem, argp, ifc.len)
 }
 
-// ifaceSockets caches one socket per target network namespace for the
-// interface ioctls.
+// ifaceSockets caches one socket per target network namespace and family
+// for the interface ioctls.
 type ifaceSockets struct {
 	mu sync.Mutex
-	m  map[uint64]int // netns inode → socket fd
+	m  map[ifaceSocketKey]int // → socket fd
 }
 
-func (s *ifaceSockets) get(tid uint32) (int, error) {
+type ifaceSocketKey struct {
+	netns  uint64 // inode
+	family int
+}
+
+// get returns the socket for task tid's network namespace and family
+// (AF_INET, AF_INET6; any other family gets an AF_UNIX socket, whose
+// ioctls go straight to dev_ioctl).
+func (s *ifaceSockets) get(tid uint32, family int) (int, error) {
 	path := "/proc/" + strconv.FormatUint(uint64(tid), 10) + "/ns/net"
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
@@ -164,17 +183,21 @@ func (s *ifaceSockets) get(tid uint32) (int, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if fd, ok := s.m[st.Ino]; ok {
+	if family != unix.AF_INET && family != unix.AF_INET6 {
+		family = unix.AF_UNIX
+	}
+	key := ifaceSocketKey{st.Ino, family}
+	if fd, ok := s.m[key]; ok {
 		return fd, nil
 	}
-	fd, err := socketInNetns(path)
+	fd, err := socketInNetns(path, family)
 	if err != nil {
 		return -1, err
 	}
 	if s.m == nil {
-		s.m = map[uint64]int{}
+		s.m = map[ifaceSocketKey]int{}
 	}
-	s.m[st.Ino] = fd
+	s.m[key] = fd
 	return fd, nil
 }
 
@@ -187,10 +210,11 @@ func (s *ifaceSockets) close() {
 	}
 }
 
-// socketInNetns makes an AF_UNIX datagram socket in the network namespace
-// at nsPath: its dev_ioctl fallback answers interface ioctls for that
-// namespace. The setns happens on a locked thread that is thrown away.
-func socketInNetns(nsPath string) (int, error) {
+// socketInNetns makes a datagram socket of family in the network namespace
+// at nsPath, unbound (it takes no port): its ioctls (the family's own,
+// then dev_ioctl's) answer interface ioctls for that namespace. The setns
+// happens on a locked thread that is thrown away.
+func socketInNetns(nsPath string, family int) (int, error) {
 	type result struct {
 		fd  int
 		err error
@@ -212,7 +236,14 @@ func socketInNetns(nsPath string) (int, error) {
 			ch <- result{-1, fmt.Errorf("setns %s: %w", nsPath, err)}
 			return
 		}
-		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err == unix.EAFNOSUPPORT {
+			// No IPv6 here: dev_ioctl's answers at least.
+			fd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		}
+		if err != nil {
+			err = fmt.Errorf("socket(%d) in %s: %w", family, nsPath, err)
+		}
 		ch <- result{fd, err}
 	}()
 	r := <-ch
@@ -227,18 +258,17 @@ type conduitIoctler interface {
 }
 
 // sockIoctl asks the provider; FIONREAD and SIOCATMARK of a conduit
-// socket are answered with a copy of the target's fd, so the bytes (and
-// the urgent mark) already in the target end's queue are seen after the
-// provider released its copy.
+// socket are answered with lookup's copy of the target's fd (targetFile),
+// so the bytes (and the urgent mark) already in the target end's queue
+// are seen after the provider released its copy.
 func (c *call) sockIoctl(e *entry, req uint32) (int, error) {
 	ci, ok := e.sock.(conduitIoctler)
 	if !ok || (req != reqFIONREAD && req != reqSIOCATMARK) || e.sock.Passthrough() {
 		return e.sock.Ioctl(uint(req))
 	}
-	tfd, err := targetFdCopy(c.n.PID, c.intArg(0))
-	if err != nil {
+	tfd, ok := c.targetFile(c.intArg(0))
+	if !ok {
 		return e.sock.Ioctl(uint(req))
 	}
-	defer unix.Close(tfd)
 	return ci.IoctlWithConduit(uint(req), tfd)
 }

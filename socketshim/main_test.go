@@ -46,6 +46,8 @@ func TestMain(m *testing.M) {
 		os.Exit(runScenario(os.Getenv(testScenarioEnv)))
 	case "child":
 		os.Exit(runChild(os.Getenv(testScenarioEnv)))
+	case "ifprobe":
+		os.Exit(probeIfreqIoctls()) // netadmin_test.go
 	}
 	os.Exit(m.Run())
 }

@@ -86,6 +86,10 @@ func runScenario(name string) int {
 		scenarioConnectClosed()
 	case "cmsg":
 		scenarioCmsg() // cmsg_test.go
+	case "ifpriv":
+		scenarioIfpriv() // netadmin_test.go
+	case "slowshutdown":
+		scenarioSlowShutdown() // server_test.go
 	case "iouring":
 		var params [120]byte
 		_, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&params[0])), 0)
@@ -380,6 +384,9 @@ func scenarioSharing() {
 }
 
 func runChild(scenario string) int {
+	if scenario == "ifpriv" {
+		return childIfpriv()
+	}
 	port, _ := strconv.Atoi(os.Getenv("NETPROV_SHIM_TEST_PORT"))
 	name, _, err := getName(unix.SYS_GETSOCKNAME, 3, 16)
 	kv("child_getsockname_inherited", fmt.Sprintf("%s/same=%t", en(err), err == nil && int(portOf(name)) == port))

@@ -87,8 +87,8 @@ func NewServer(l *seccomp.Listener, p provider.Provider, cfg Config) *Server {
 // Calls that cannot block are served on the receiving goroutine itself
 // (no goroutine per call), as are calls on fds that are not served
 // sockets (continued at once); calls that may block (connect, accept, the
-// served data calls, and bind/listen, which may wait for a sweep) get a
-// goroutine each, so they never hold up the others. The listener is set
+// served data calls, a datagram socket's shutdown, and bind/listen, which
+// may wait for a sweep) get a goroutine each, so they never hold up the others. The listener is set
 // to wake the receiving thread on the trapping target's CPU
 // (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, unless Config.NoSyncWakeUp).
 func (s *Server) Serve(ctx context.Context) error {
@@ -151,14 +151,20 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 }
 
-// mayBlock reports whether a served call of syscall nr may wait (for a
-// peer, for data or room, or for retries after a sweep): those are served
-// on their own goroutine.
-func mayBlock(nr int32) bool {
+// mayBlock reports whether a served call of syscall nr on socket e may
+// wait (for a peer, for data or room, or for retries after a sweep):
+// those are served on their own goroutine. shutdown of a datagram socket
+// waits for the datagrams still in its conduit to be sent (up to the
+// provider's drain bound: 2 s for netstack), so only a stream socket's
+// (run on the conduit, or by the provider without waiting) is served
+// inline.
+func mayBlock(nr int32, e *entry) bool {
 	switch nr {
 	case unix.SYS_GETSOCKNAME, unix.SYS_GETPEERNAME, unix.SYS_SETSOCKOPT,
-		unix.SYS_GETSOCKOPT, unix.SYS_SHUTDOWN, unix.SYS_IOCTL, unix.SYS_SOCKET:
+		unix.SYS_GETSOCKOPT, unix.SYS_IOCTL, unix.SYS_SOCKET:
 		return false
+	case unix.SYS_SHUTDOWN:
+		return e.sotype != unix.SOCK_STREAM
 	}
 	return true
 }
@@ -247,7 +253,7 @@ func (c *call) serveInline() bool {
 		return true
 	}
 	c.e = e
-	if mayBlock(d.Nr) {
+	if mayBlock(d.Nr, e) {
 		return false
 	}
 	c.serve()

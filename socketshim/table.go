@@ -43,8 +43,11 @@ type datagram struct {
 	n        int // the provider's return value (full length with MSG_TRUNC)
 	from     []byte
 	msgFlags int
-	// ctl holds the control messages written for a recvmsg (see cmsg.go).
-	ctl []byte
+	// ctl holds the datagram's control messages, encoded in full (not
+	// for any call's buffer; see putControl); ctlTrunc: even a buffer of
+	// maxControl bytes did not hold them all.
+	ctl      []byte
+	ctlTrunc bool
 }
 
 func (e *entry) pushAccepted(a acceptedConn) {

@@ -111,55 +111,59 @@ func procPath(tid uint32, dir string, fd int) string {
 // fd table (the one its syscall uses) without first finding its tgid.
 const pidfdThread = unix.O_EXCL
 
-// openTaskPidfd opens a pidfd for task tid: a thread pidfd where the
-// kernel has them, else one for its thread group (from /proc).
-func openTaskPidfd(tid uint32) (int, error) {
-	pidfd, err := unix.PidfdOpen(int(tid), pidfdThread)
-	if err != unix.EINVAL {
-		if err != nil {
-			return -1, fmt.Errorf("pidfd_open %d: %w", tid, err)
+// openTaskPidfd opens a pidfd for task tid: a thread pidfd (thread is
+// true) where the kernel has them, else, or with processOnly, one for its
+// thread group (from /proc). A tid that no longer exists gives ESRCH.
+func openTaskPidfd(tid uint32, processOnly bool) (pidfd int, thread bool, err error) {
+	if !processOnly {
+		pidfd, err := unix.PidfdOpen(int(tid), pidfdThread)
+		if err != unix.EINVAL {
+			if err != nil {
+				return -1, false, fmt.Errorf("pidfd_open %d: %w", tid, err)
+			}
+			return pidfd, true, nil
 		}
-		return pidfd, nil
 	}
 	tgid, err := tgidOf(tid)
 	if err != nil {
-		return -1, err
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
+			err = unix.ESRCH
+		}
+		return -1, false, fmt.Errorf("task %d: %w", tid, err)
 	}
 	pidfd, err = unix.PidfdOpen(tgid, 0)
 	if err != nil {
-		return -1, fmt.Errorf("pidfd_open %d: %w", tgid, err)
+		return -1, false, fmt.Errorf("pidfd_open %d: %w", tgid, err)
 	}
-	return pidfd, nil
-}
-
-// targetFdCopy returns a copy (pidfd_getfd) of fd of task tid: the same
-// open file description, so options set on it apply to the target's
-// socket. The caller closes it.
-func targetFdCopy(tid uint32, fd int) (int, error) {
-	pidfd, err := openTaskPidfd(tid)
-	if err != nil {
-		return -1, err
-	}
-	defer unix.Close(pidfd)
-	nfd, err := unix.PidfdGetfd(pidfd, fd, 0)
-	if err != nil {
-		return -1, fmt.Errorf("pidfd_getfd %d/%d: %w", tid, fd, err)
-	}
-	return nfd, nil
+	return pidfd, false, nil
 }
 
 // taskFiles reaches the fds of the sandbox's tasks through pidfds, one per
 // task, kept open across calls: identifying the socket behind a trapped
 // call's fd is then pidfd_getfd + fstat (+ close of the copy), with no
 // /proc path walk, and the copy also answers fcntl(F_GETFL) for
-// O_NONBLOCK. A pidfd names one task for good (never a later task with
-// the same number), so a cached one either reaches the task that made the
-// call or fails with ESRCH once that task is dead; a new one is trusted
-// only after the notification is found still pending (the task was alive
-// with that number when the pidfd was opened).
+// O_NONBLOCK. A thread pidfd (PIDFD_THREAD) names one thread for good
+// (never a later task with the same number), so a cached one either
+// reaches the task that made the call or fails with ESRCH once that task
+// is dead; a new one is trusted only after the notification is found
+// still pending (the task was alive with that number when the pidfd was
+// opened).
+//
+// Without PIDFD_THREAD (Linux < 6.9) a pidfd names a thread group and
+// stays valid while any of its threads lives: cached under a thread's id
+// it would, once that thread has exited and its id has gone to a task of
+// another process, reach the wrong process's fd table. Such pidfds are
+// therefore not cached: each call resolves its thread's group (/proc),
+// opens a pidfd for it, checks that the notification is still pending
+// (so the thread, and with it the group, was alive under those numbers)
+// and closes the pidfd after the copy. There the group leader's fd table
+// is the one read, which differs from the thread's only after
+// unshare(CLONE_FILES) in a thread.
 type taskFiles struct {
 	mu     sync.Mutex
-	pidfds map[uint32]int // task id → pidfd
+	pidfds map[uint32]int // thread id → thread pidfd
+	// processPidfds forces the fallback without PIDFD_THREAD (tests).
+	processPidfds bool
 }
 
 // maxTaskPidfds bounds the cache; beyond it every entry is dropped (dead
@@ -184,7 +188,7 @@ func (t *taskFiles) fdCopy(pending func() error, tid uint32, fd int) (int, error
 		unix.Close(pidfd)
 		delete(t.pidfds, tid)
 	}
-	pidfd, err := openTaskPidfd(tid)
+	pidfd, thread, err := openTaskPidfd(tid, t.processPidfds)
 	if err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return -1, seccomp.ErrTargetGone
@@ -194,6 +198,10 @@ func (t *taskFiles) fdCopy(pending func() error, tid uint32, fd int) (int, error
 	if err := pending(); err != nil {
 		unix.Close(pidfd)
 		return -1, err
+	}
+	if !thread {
+		defer unix.Close(pidfd)
+		return unix.PidfdGetfd(pidfd, fd, 0)
 	}
 	if t.pidfds == nil || len(t.pidfds) >= maxTaskPidfds {
 		t.closeAllLocked()
