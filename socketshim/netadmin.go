@@ -1,7 +1,6 @@
 package socketshim
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -147,16 +146,9 @@ func taskHasNetAdmin(tid uint32) (bool, error) {
 
 // parseCapEff returns the CapEff mask of a /proc/<pid>/status.
 func parseCapEff(b []byte) (uint64, error) {
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		if v, ok := bytes.CutPrefix(line, []byte("CapEff:")); ok {
-			return strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64)
-		}
+	v, ok := procField(b, "CapEff:")
+	if !ok {
+		return 0, errors.New("status has no CapEff line")
 	}
-	return 0, errors.New("status has no CapEff line")
+	return strconv.ParseUint(v, 16, 64)
 }

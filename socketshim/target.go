@@ -60,6 +60,20 @@ func fdStatusFlags(tid uint32, fd int) (int, error) {
 }
 
 func parseFdinfoFlags(b []byte) (int, error) {
+	v, ok := procField(b, "flags:")
+	if !ok {
+		return 0, errors.New("fdinfo has no flags line")
+	}
+	f, err := strconv.ParseUint(v, 8, 32)
+	if err != nil {
+		return 0, fmt.Errorf("fdinfo flags %q: %w", v, err)
+	}
+	return int(f), nil
+}
+
+// procField returns the value of the first line of a /proc key-value file
+// (status, fdinfo) that starts with key, trimmed.
+func procField(b []byte, key string) (string, bool) {
 	for len(b) > 0 {
 		line := b
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -67,15 +81,11 @@ func parseFdinfoFlags(b []byte) (int, error) {
 		} else {
 			b = nil
 		}
-		if v, ok := bytes.CutPrefix(line, []byte("flags:")); ok {
-			f, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 8, 32)
-			if err != nil {
-				return 0, fmt.Errorf("fdinfo flags %q: %w", v, err)
-			}
-			return int(f), nil
+		if v, ok := bytes.CutPrefix(line, []byte(key)); ok {
+			return string(bytes.TrimSpace(v)), true
 		}
 	}
-	return 0, errors.New("fdinfo has no flags line")
+	return "", false
 }
 
 // tgidOf returns the thread group (process) id of task tid.

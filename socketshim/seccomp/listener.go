@@ -101,11 +101,7 @@ func (l *Listener) RecvInto(ctx context.Context, n *Notif) error {
 		l.file.SetReadDeadline(time.Time{})
 	}()
 
-	var opErr error
-	err := l.raw.Read(func(fd uintptr) bool {
-		opErr = recvReady(int(fd), n)
-		return opErr != errNotReady
-	})
+	opErr, err := l.readNotif(n)
 	switch {
 	case err == nil:
 		return opErr
@@ -300,4 +296,15 @@ func (l *Listener) Dup() (int, error) {
 		return -1, fmt.Errorf("seccomp listener: dup: %w", derr)
 	}
 	return nfd, nil
+}
+
+// readNotif waits in the runtime poller until a notification can be
+// received into n: opErr is the receive's own result, err the poller's
+// (a deadline, a closed listener).
+func (l *Listener) readNotif(n *Notif) (opErr, err error) {
+	err = l.raw.Read(func(fd uintptr) bool {
+		opErr = recvReady(int(fd), n)
+		return opErr != errNotReady
+	})
+	return opErr, err
 }

@@ -59,11 +59,7 @@ func (w *Waiter) Recv(n *Notif) error {
 	if w.interrupted.Load() {
 		return ErrInterrupted
 	}
-	var opErr error
-	err := l.raw.Read(func(fd uintptr) bool {
-		opErr = recvReady(int(fd), n)
-		return opErr != errNotReady
-	})
+	opErr, err := l.readNotif(n)
 	switch {
 	case err == nil:
 		return opErr
