@@ -139,19 +139,9 @@ func TestAttachBridgePortmap(t *testing.T) {
 		}
 	})
 	t.Run("container to host", func(t *testing.T) {
-		ln := e.hostListen(t, n.gateway+":0")
 		fromHost := "host-" + randHex(4)
-		peer := make(chan string, 1)
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case peer <- r.RemoteAddr:
-			default:
-			}
-			fmt.Fprintln(w, fromHost)
-		})}
-		go srv.Serve(ln)
-		defer srv.Close()
-		out := e.runOn(t, n.name, "/bin/sh", "-c", httpGetScript(n.gateway, ln.Addr().(*net.TCPAddr).Port, "/"))
+		port, peer := e.hostServer(t, n.gateway, fromHost)
+		out := e.runOn(t, n.name, "/bin/sh", "-c", httpGetScript(n.gateway, port, "/"))
 		if !strings.Contains(out, fromHost) {
 			t.Fatalf("container got %q, want %q", out, fromHost)
 		}
@@ -304,13 +294,7 @@ func TestAttachMacvlan(t *testing.T) {
 // namespace at from.
 func (e *env) peerWebFrom(t *testing.T, network, from string) (id, ip string) {
 	t.Helper()
-	cgi := `printf "Content-Type: text/plain\r\n\r\npeer=%s\n" "$REMOTE_ADDR"`
-	script := `mkdir -p /tmp/www/cgi-bin && printf '%s\n' '#!/bin/sh' '` + cgi + `' >/tmp/www/cgi-bin/peer && chmod +x /tmp/www/cgi-bin/peer && exec httpd -f -p 80 -h /tmp/www`
-	id = e.start(t, []string{"--network", network}, "/bin/sh", "-c", script)
-	ip = e.inspect(t, id, "{{(index .NetworkSettings.Networks \""+network+"\").IPAddress}}")
-	if net.ParseIP(ip) == nil {
-		t.Fatalf("container %s on %s has no address (%q)", id[:12], network, ip)
-	}
+	id, ip = e.startPeerWeb(t, network)
 	var last error
 	for i := 0; i < 50; i++ {
 		if _, last = getFrom(from, ip+":80", "/cgi-bin/peer"); last == nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -35,18 +34,7 @@ func TestCrunContainer(t *testing.T) {
 	e := setup(t)
 	before := e.snapshot(t)
 	content := "crun-" + randHex(4)
-	ln := e.hostListen(t, e.gateway+":0")
-	peers := make(chan string, 1)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case peers <- r.RemoteAddr:
-		default:
-		}
-		fmt.Fprintln(w, content)
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port, peers := e.hostServer(t, e.gateway, content)
 	script := fmt.Sprintf(`mkdir -p /tmp/www && echo served-%s > /tmp/www/index.html && httpd -p 80 -h /tmp/www && %s; exec sleep 600`,
 		content, httpGetScript(e.gateway, port, "/from-crun"))
 	id := e.start(t, []string{"--runtime", "crun"}, "/bin/sh", "-c", script)

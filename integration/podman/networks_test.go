@@ -74,6 +74,15 @@ func (e *env) netSnapshot(t *testing.T, name string) snapshot {
 // "[::ffff:a.b.c.d]").
 func (e *env) peerWeb(t *testing.T, network string) (id, ip string) {
 	t.Helper()
+	id, ip = e.startPeerWeb(t, network)
+	e.hostGet(t, ip+":80", "/cgi-bin/peer") // wait until it serves
+	return id, ip
+}
+
+// startPeerWeb starts peerWeb's server container and returns its id and
+// address without waiting for it to serve.
+func (e *env) startPeerWeb(t *testing.T, network string) (id, ip string) {
+	t.Helper()
 	cgi := `printf "Content-Type: text/plain\r\n\r\npeer=%s\n" "$REMOTE_ADDR"`
 	script := `mkdir -p /tmp/www/cgi-bin && printf '%s\n' '#!/bin/sh' '` + cgi + `' >/tmp/www/cgi-bin/peer && chmod +x /tmp/www/cgi-bin/peer && exec httpd -f -p 80 -h /tmp/www`
 	id = e.start(t, []string{"--network", network}, "/bin/sh", "-c", script)
@@ -81,7 +90,6 @@ func (e *env) peerWeb(t *testing.T, network string) (id, ip string) {
 	if net.ParseIP(ip) == nil {
 		t.Fatalf("container %s on %s has no address (%q)", id[:12], network, ip)
 	}
-	e.hostGet(t, ip+":80", "/cgi-bin/peer") // wait until it serves
 	return id, ip
 }
 

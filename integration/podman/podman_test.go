@@ -58,6 +58,25 @@ func (e *env) hostGet(t *testing.T, addr, path string) string {
 	return ""
 }
 
+// hostServer serves body over HTTP on the host side at addr (a random
+// port, returned) until the test ends; peers receives the client address
+// of the first request.
+func (e *env) hostServer(t *testing.T, addr, body string) (port int, peers <-chan string) {
+	t.Helper()
+	ln := e.hostListen(t, addr+":0")
+	peer := make(chan string, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case peer <- r.RemoteAddr:
+		default:
+		}
+		fmt.Fprintln(w, body)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port, peer
+}
+
 // httpGet fetches http://addr/path with a plain HTTP/1.0 request from the
 // calling thread's network namespace and returns the body of a 200 answer.
 func httpGet(addr, path string) (string, error) {
