@@ -25,6 +25,7 @@ func (n *NIC) AddAddress(p netip.Prefix) error {
 	next := append(slices.Clip(old), p)
 	n.addrs.Store(&next)
 	n.mu.Unlock()
+	n.stack.rebuildLocal()
 
 	n.stack.addConnectedRoute(n, p)
 	for _, e := range n.netEPs {
@@ -49,6 +50,7 @@ func (n *NIC) RemoveAddress(a netip.Addr) error {
 	next := slices.Delete(slices.Clone(old), i, i+1)
 	n.addrs.Store(&next)
 	n.mu.Unlock()
+	n.stack.rebuildLocal()
 	n.stack.removeConnectedRoute(n.id, p)
 	// Another address in the same subnet keeps the subnet reachable, as on
 	// Linux where the route then names that address as its source.
@@ -129,43 +131,20 @@ func lastAddr(p netip.Prefix) netip.Addr {
 }
 
 // FindLocalNIC returns the NIC that owns the unicast address a, or nil.
+// It reads a lock-free snapshot (localaddr.go): safe on the packet path.
 func (s *Stack) FindLocalNIC(a netip.Addr) *NIC {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, n := range s.nics {
-		if n.HasAddress(a) {
-			return n
-		}
-	}
-	return nil
+	return s.localSnapshot().lookup(a)
 }
 
 // IsLocalAddress reports whether a is assigned to any NIC. Loopback
 // addresses (127.0.0.0/8, ::1) count only when assigned, as on Linux where
-// lo carries 127.0.0.1/8: the whole /8 is local.
+// lo carries 127.0.0.1/8: the whole /8 is local. Lock-free, like
+// FindLocalNIC.
 func (s *Stack) IsLocalAddress(a netip.Addr) bool {
-	if s.FindLocalNIC(a) != nil {
-		return true
-	}
-	if a.Is4() && a.IsLoopback() {
-		if lo := s.loopbackNIC(); lo != nil {
-			for _, p := range *lo.addrs.Load() {
-				if p.Contains(a) {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	return s.localSnapshot().isLocal(a)
 }
 
+// loopbackNIC returns the loopback NIC (the first by id), or nil.
 func (s *Stack) loopbackNIC() *NIC {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, n := range s.nics {
-		if n.IsLoopback() {
-			return n
-		}
-	}
-	return nil
+	return s.localSnapshot().loopback
 }

@@ -186,6 +186,17 @@ var (
 // ip_route_output: ENETUNREACH with no route, EADDRNOTAVAIL for a local
 // address the host does not have.
 func (s *Stack) FindRoute(nic int, local, remote netip.Addr) (*Route, error) {
+	r := new(Route)
+	if err := s.FindRouteInto(r, nic, local, remote); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// FindRouteInto is FindRoute writing the route into r, for callers that
+// keep it in their own storage (a connection embeds its route: one
+// allocation less per connection). r is left untouched on error.
+func (s *Stack) FindRouteInto(r *Route, nic int, local, remote netip.Addr) error {
 	remote = remote.Unmap()
 	local = local.Unmap()
 	if local.IsUnspecified() {
@@ -200,13 +211,13 @@ func (s *Stack) FindRoute(nic int, local, remote netip.Addr) (*Route, error) {
 		}
 	}
 	if local.IsValid() && !s.IsLocalAddress(local) {
-		return nil, unix.EADDRNOTAVAIL
+		return unix.EADDRNOTAVAIL
 	}
 	if s.IsLocalAddress(remote) {
 		lo := s.loopbackNIC()
 		if lo == nil {
 			s.stats.IP.OutNoRoutes.Add(1)
-			return nil, unix.ENETUNREACH
+			return unix.ENETUNREACH
 		}
 		if !local.IsValid() {
 			local = remote
@@ -219,7 +230,7 @@ func (s *Stack) FindRoute(nic int, local, remote netip.Addr) (*Route, error) {
 				}
 			}
 		}
-		return s.makeRoute(lo, RouteEntry{}, local, remote, remote, RouteLocal)
+		return s.makeRoute(r, lo, RouteEntry{}, local, remote, remote, RouteLocal)
 	}
 
 	s.mu.RLock()
@@ -231,13 +242,13 @@ func (s *Stack) FindRoute(nic int, local, remote netip.Addr) (*Route, error) {
 	s.mu.RUnlock()
 	if !ok || out == nil {
 		s.stats.IP.OutNoRoutes.Add(1)
-		return nil, unix.ENETUNREACH
+		return unix.ENETUNREACH
 	}
 	if local.Is4() && local.IsLoopback() && !out.IsLoopback() {
 		// __mkroute_output: a loopback source never leaves through
 		// another device (connect from a socket bound to 127.0.0.1 to
 		// a peer on the network is EINVAL).
-		return nil, unix.EINVAL
+		return unix.EINVAL
 	}
 	var flags RouteFlags
 	if remote.IsMulticast() {
@@ -252,31 +263,32 @@ func (s *Stack) FindRoute(nic int, local, remote netip.Addr) (*Route, error) {
 		var found bool
 		if local, found = out.PrimaryAddress(remote); !found {
 			s.stats.IP.OutNoRoutes.Add(1)
-			return nil, unix.ENETUNREACH
+			return unix.ENETUNREACH
 		}
 	}
 	nextHop := remote
 	if e.Gateway.IsValid() && flags == 0 {
 		nextHop = e.Gateway
 	}
-	return s.makeRoute(out, e, local, remote, nextHop, flags)
+	return s.makeRoute(r, out, e, local, remote, nextHop, flags)
 }
 
-func (s *Stack) makeRoute(n *NIC, e RouteEntry, local, remote, nextHop netip.Addr, flags RouteFlags) (*Route, error) {
+func (s *Stack) makeRoute(r *Route, n *NIC, e RouteEntry, local, remote, nextHop netip.Addr, flags RouteFlags) error {
 	etherType := header.EtherTypeIPv6
 	if remote.Is4() {
 		etherType = header.EtherTypeIPv4
 	}
 	w, ok := n.NetworkEndpoint(etherType).(PacketWriter)
 	if !ok {
-		return nil, unix.ENETUNREACH
+		return unix.ENETUNREACH
 	}
 	mtu := n.MTU()
 	if e.MTU > 0 && e.MTU < mtu {
 		mtu = e.MTU
 	}
-	return &Route{
+	*r = Route{
 		NIC: n, LocalAddr: local, RemoteAddr: remote, NextHop: nextHop,
 		MTU: mtu, AdvMSS: e.AdvMSS, Flags: flags, writer: w,
-	}, nil
+	}
+	return nil
 }

@@ -38,6 +38,11 @@ type Stack struct {
 	nics   map[int]*NIC
 	nextID int
 	routes routeTable
+
+	// local is the lock-free snapshot of assigned addresses (localaddr.go);
+	// localMu serialises its rebuilds.
+	localMu sync.Mutex
+	local   atomic.Pointer[localAddrs]
 }
 
 // New returns an empty stack. Register protocols, then add NICs.
@@ -115,6 +120,7 @@ func (s *Stack) AddNIC(ep link.Endpoint, o NICOptions) (*NIC, error) {
 	nic := newNIC(s, id, o.Name, ep)
 	s.nics[id] = nic
 	s.mu.Unlock()
+	s.rebuildLocal()
 	ep.Attach(nic)
 	return nic, nil
 }
@@ -130,6 +136,7 @@ func (s *Stack) RemoveNIC(id int) error {
 	delete(s.nics, id)
 	s.routes.removeNIC(id)
 	s.mu.Unlock()
+	s.rebuildLocal()
 	return nic.close()
 }
 

@@ -18,6 +18,8 @@ type request struct {
 	key      tupleKey
 	iss, irs seqnum.Value
 	route    *stack.Route
+	// routeStore is the storage of route.
+	routeStore stack.Route
 
 	peerMSS   int
 	sndWscale int8 // -1: the peer sent no window scale
@@ -90,17 +92,19 @@ func (l *endpoint) connRequest(s *segment, k tupleKey, isn seqnum.Value) {
 		st.TCPExt.ListenDrops.Add(1)
 		return
 	}
-	r, err := p.stack.FindRoute(0, s.dst, s.src)
-	if err != nil {
+	var route stack.Route
+	if err := p.stack.FindRouteInto(&route, 0, s.dst, s.src); err != nil {
 		st.TCPExt.ListenDrops.Add(1)
 		return
 	}
-	if r.Flags&routeBcastMcast != 0 {
+	if route.Flags&routeBcastMcast != 0 {
 		st.TCPExt.ListenDrops.Add(1)
 		return
 	}
 	now := p.clock.Now()
-	req := &request{l: l, key: k, irs: s.seq, route: r, peerWnd: s.window, sndWscale: -1}
+	req := &request{l: l, key: k, irs: s.seq, routeStore: route, peerWnd: s.window, sndWscale: -1}
+	req.route = &req.routeStore
+	r := req.route
 	req.peerMSS = mssDefault
 	if s.opts.HasMSS {
 		req.peerMSS = int(s.opts.MSS)
@@ -351,9 +355,11 @@ func (l *endpoint) createChild(req *request, s *segment) *endpoint {
 
 	c.laddr, c.lport = req.key.laddr, req.key.lport
 	c.raddr, c.rport = req.key.raddr, req.key.rport
-	c.route = req.route
+	c.routeStore = *req.route
+	c.route = &c.routeStore
 	c.addrBound, c.userBound = true, true
-	c.owner = &bindOwner{ep: c, addr: c.laddr, reuse: c.reuseAddr, reusePort: c.reusePort}
+	c.ownerStore = bindOwner{ep: c, addr: c.laddr, reuse: c.reuseAddr, reusePort: c.reusePort}
+	c.owner = &c.ownerStore
 	t := p.ports
 	t.mu.Lock()
 	if !t.insertLocked(c, req.key) {

@@ -80,20 +80,24 @@ func (e *endpoint) startConnect(addr netip.AddrPort) error {
 			raddr = netip.IPv6Loopback()
 		}
 	}
-	r, err := e.stack.FindRoute(0, laddr, raddr)
-	if err != nil {
+	var r stack.Route
+	if err := e.stack.FindRouteInto(&r, 0, laddr, raddr); err != nil {
 		return err
 	}
 	if r.Flags&(routeBcastMcast) != 0 {
 		return unix.ENETUNREACH
 	}
-	e.route = r
+	e.routeStore = r
+	e.route = &e.routeStore
 	e.raddr, e.rport = raddr, addr.Port()
 	src := r.LocalAddr
 	// Bind bookkeeping: a socket with no port gets a fresh owner; a
 	// wildcard-bound socket takes the route's source address.
 	if !e.ownerBound {
-		e.owner = &bindOwner{ep: e, addr: src, reuse: e.reuseAddr, reusePort: e.reusePort}
+		// Not bound, so the previous owner (if any) is in no bucket and
+		// its storage can be reused.
+		e.ownerStore = bindOwner{ep: e, addr: src, reuse: e.reuseAddr, reusePort: e.reusePort}
+		e.owner = &e.ownerStore
 	}
 	e.state = StateSynSent // before the port is chosen (spec 24)
 	k := tupleKey{laddr: src, raddr: raddr, lport: e.lport, rport: e.rport}
@@ -206,9 +210,14 @@ func (e *endpoint) selectInitialWindow(space, mss int) (uint32, uint8) {
 // initSender starts congestion control when the connection is established
 // (tcp_init_transfer).
 func (e *endpoint) initSender() {
-	alg, err := cc.New(e.ccName, e.proto.clock.Now())
-	if err != nil {
-		alg, _ = cc.New("reno", e.proto.clock.Now())
+	var alg cc.Controller
+	if e.ccName == cc.CubicName {
+		alg = cc.InitCubic(&e.cubic, e.proto.clock.Now())
+	} else {
+		var err error
+		if alg, err = cc.New(e.ccName, e.proto.clock.Now()); err != nil {
+			alg, _ = cc.New("reno", e.proto.clock.Now())
+		}
 	}
 	e.ccAlg = alg
 	e.cw = cc.NewWindow(e.proto.cfg.InitCwnd, uint32(e.mss))

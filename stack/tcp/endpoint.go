@@ -69,9 +69,16 @@ type endpoint struct {
 	addrBound  bool // address chosen by bind() (SOCK_BINDADDR_LOCK)
 	owner      *bindOwner
 	ownerBound bool
+	// ownerStore is the storage of owner for connect and accept (one
+	// allocation less per connection); owner points into it only while
+	// it is in no bind bucket or is this socket's own entry.
+	ownerStore bindOwner
 	key        tupleKey
 	hashed     bool
 	route      *stack.Route
+	// routeStore is the storage of route (one allocation less per
+	// connection); route points to it or is nil.
+	routeStore stack.Route
 	// twStamp and twLoopback describe a TIME_WAIT socket for tcp_tw_reuse;
 	// written under the table lock when entering TIME_WAIT.
 	twStamp    time.Time
@@ -193,6 +200,9 @@ type endpoint struct {
 
 	cw    cc.Window
 	ccAlg cc.Controller
+	// cubic is the storage of ccAlg when it is CUBIC (the default): one
+	// allocation less per connection.
+	cubic cc.Cubic
 
 	// Timers: one of each per endpoint, reset rather than recreated.
 	rtxTimer     clock.Timer

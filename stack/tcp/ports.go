@@ -28,6 +28,11 @@ type bindOwner struct {
 	reusePort    bool
 	listening    bool
 	timeWait     bool
+	// slot is the owner's index in its bucket's owners while it is in
+	// one: a listening port's bucket holds every accepted and TIME_WAIT
+	// child, so removal and membership must not scan it (Linux's owners
+	// list is an hlist, unlinked in O(1)).
+	slot int
 }
 
 func (o *bindOwner) spec4() bool { return !o.wild4 && o.addr.Is4() }
@@ -57,6 +62,8 @@ func (o *bindOwner) conflicts(old *bindOwner) bool {
 // bindBucket is the inet_bind_bucket of one local port.
 type bindBucket struct {
 	owners []*bindOwner
+	// first is owners' initial storage: most ports have one owner.
+	first [1]*bindOwner
 	// fromConnect marks a bucket created by the ephemeral search of
 	// connect (fastreuse = -1): bind() users never share it and connect
 	// shares it only with unique 4-tuples (spec 26).
@@ -70,6 +77,9 @@ type portTable struct {
 	established map[tupleKey]*endpoint
 	listeners   map[uint16][]*endpoint
 	binds       map[uint16]*bindBucket
+	// freeBuckets recycles emptied buckets (a connect takes and gives back
+	// one per connection); at most maxFreeBuckets are kept.
+	freeBuckets []*bindBucket
 	// perturb is table_perturb: per-destination hints that make
 	// consecutive connects walk through the range.
 	perturb [256]uint32
@@ -137,10 +147,19 @@ func (t *portTable) canBindLocked(o *bindOwner, port uint16) bool {
 func (t *portTable) addOwnerLocked(o *bindOwner, port uint16, fromConnect bool) {
 	b := t.binds[port]
 	if b == nil {
-		b = &bindBucket{fromConnect: fromConnect}
+		b = t.newBucketLocked(fromConnect)
 		t.binds[port] = b
 	}
+	o.slot = len(b.owners)
 	b.owners = append(b.owners, o)
+}
+
+// ownerIndexLocked returns o's index in b.owners, or -1.
+func ownerIndexLocked(b *bindBucket, o *bindOwner) int {
+	if o.slot >= 0 && o.slot < len(b.owners) && b.owners[o.slot] == o {
+		return o.slot
+	}
+	return -1
 }
 
 // unbindLocked removes o from port's bucket.
@@ -149,26 +168,53 @@ func (t *portTable) unbindLocked(o *bindOwner, port uint16) {
 	if b == nil {
 		return
 	}
-	for i, x := range b.owners {
-		if x == o {
-			b.owners = append(b.owners[:i], b.owners[i+1:]...)
-			break
-		}
+	if i := ownerIndexLocked(b, o); i >= 0 {
+		// Owners are a set (every reader only asks whether any owner
+		// conflicts), so the last one takes the removed one's slot.
+		last := len(b.owners) - 1
+		b.owners[i] = b.owners[last]
+		b.owners[i].slot = i
+		b.owners[last] = nil
+		b.owners = b.owners[:last]
 	}
 	if len(b.owners) == 0 {
 		delete(t.binds, port)
+		t.freeBucketLocked(b)
+	}
+}
+
+// maxFreeBuckets bounds the bucket free list: enough for bursts of
+// connections, small enough not to matter when idle.
+const maxFreeBuckets = 64
+
+// newBucketLocked returns an empty bucket, recycled when one is free.
+func (t *portTable) newBucketLocked(fromConnect bool) *bindBucket {
+	var b *bindBucket
+	if n := len(t.freeBuckets); n > 0 {
+		b = t.freeBuckets[n-1]
+		t.freeBuckets[n-1] = nil
+		t.freeBuckets = t.freeBuckets[:n-1]
+	} else {
+		b = new(bindBucket)
+	}
+	b.fromConnect = fromConnect
+	b.owners = b.first[:0]
+	return b
+}
+
+// freeBucketLocked keeps an emptied bucket, which is in no map any more
+// (only the table, under mu, ever held it), for the next newBucketLocked.
+func (t *portTable) freeBucketLocked(b *bindBucket) {
+	b.first[0] = nil
+	b.owners = nil
+	if len(t.freeBuckets) < maxFreeBuckets {
+		t.freeBuckets = append(t.freeBuckets, b)
 	}
 }
 
 func (t *portTable) hasOwnerLocked(o *bindOwner, port uint16) bool {
-	if b := t.binds[port]; b != nil {
-		for _, x := range b.owners {
-			if x == o {
-				return true
-			}
-		}
-	}
-	return false
+	b := t.binds[port]
+	return b != nil && ownerIndexLocked(b, o) >= 0
 }
 
 // startListen re-checks the bucket with the socket as a listener (listen

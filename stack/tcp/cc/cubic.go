@@ -45,8 +45,14 @@ type Cubic struct {
 	currRTT     time.Duration
 }
 
-func newCubic(now time.Time) *Cubic {
-	c := &Cubic{}
+// CubicName is CUBIC's name for TCP_CONGESTION.
+const CubicName = "cubic"
+
+func newCubic(now time.Time) *Cubic { return InitCubic(new(Cubic), now) }
+
+// InitCubic (re)initialises c as a fresh CUBIC instance starting at now and
+// returns it, so that an owner can embed the state instead of allocating it.
+func InitCubic(c *Cubic, now time.Time) *Cubic {
 	c.reset()
 	c.roundStart, c.lastAck = now, now
 	return c
