@@ -23,14 +23,14 @@ import (
 // net.ErrClosed.
 type Conn struct {
 	so     *Socket
-	rd, wd *deadline
+	rd, wd deadline
 	closed atomic.Bool
 }
 
 var _ net.Conn = (*Conn)(nil)
 
 // NewConn wraps so; the Conn owns it.
-func NewConn(so *Socket) *Conn { return &Conn{so: so, rd: newDeadline(), wd: newDeadline()} }
+func NewConn(so *Socket) *Conn { return &Conn{so: so} }
 
 // Socket returns the underlying socket.
 func (c *Conn) Socket() *Socket { return c.so }
@@ -64,11 +64,11 @@ func opError(op, network string, so *Socket, closed bool, d *deadline, err error
 // Read implements net.Conn: io.EOF once a stream's peer has closed.
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.closed.Load() {
-		return 0, opError("read", c.network(), c.so, true, c.rd, nil)
+		return 0, opError("read", c.network(), c.so, true, &c.rd, nil)
 	}
-	n, err := c.so.Read(c.rd, p)
+	n, err := c.so.Read(&c.rd, p)
 	if err != nil {
-		return 0, opError("read", c.network(), c.so, c.closed.Load(), c.rd, err)
+		return 0, opError("read", c.network(), c.so, c.closed.Load(), &c.rd, err)
 	}
 	if n == 0 && len(p) > 0 && c.so.sotype == unix.SOCK_STREAM {
 		return 0, io.EOF
@@ -79,14 +79,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 // Write implements net.Conn.
 func (c *Conn) Write(p []byte) (int, error) {
 	if c.closed.Load() {
-		return 0, opError("write", c.network(), c.so, true, c.wd, nil)
+		return 0, opError("write", c.network(), c.so, true, &c.wd, nil)
 	}
-	n, _, err := c.so.Send(c.wd, p, unix.MSG_NOSIGNAL)
+	n, _, err := c.so.Send(&c.wd, p, unix.MSG_NOSIGNAL)
 	if err == nil && n < len(p) && c.so.sotype == unix.SOCK_STREAM {
 		err = unix.EINTR // a deadline or Close cut the write short
 	}
 	if err != nil {
-		return n, opError("write", c.network(), c.so, c.closed.Load(), c.wd, err)
+		return n, opError("write", c.network(), c.so, c.closed.Load(), &c.wd, err)
 	}
 	return n, nil
 }
@@ -136,23 +136,23 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
 // Listener adapts a listening socket to net.Listener.
 type Listener struct {
 	so     *Socket
-	d      *deadline
+	d      deadline
 	closed atomic.Bool
 }
 
 var _ net.Listener = (*Listener)(nil)
 
 // NewListener wraps a listening socket; the Listener owns it.
-func NewListener(so *Socket) *Listener { return &Listener{so: so, d: newDeadline()} }
+func NewListener(so *Socket) *Listener { return &Listener{so: so} }
 
 // Socket returns the underlying socket.
 func (l *Listener) Socket() *Socket { return l.so }
 
 // Accept implements net.Listener.
 func (l *Listener) Accept() (net.Conn, error) {
-	ns, _, err := l.so.AcceptAddr(l.d, 0)
+	ns, _, err := l.so.AcceptAddr(&l.d, 0)
 	if err != nil {
-		return nil, opError("accept", "tcp", l.so, l.closed.Load(), l.d, err)
+		return nil, opError("accept", "tcp", l.so, l.closed.Load(), &l.d, err)
 	}
 	return NewConn(ns), nil
 }
@@ -181,7 +181,7 @@ var _ net.PacketConn = (*PacketConn)(nil)
 
 // NewPacketConn wraps a datagram socket; the PacketConn owns it.
 func NewPacketConn(so *Socket) *PacketConn {
-	return &PacketConn{Conn: Conn{so: so, rd: newDeadline(), wd: newDeadline()}}
+	return &PacketConn{Conn: Conn{so: so}}
 }
 
 // ReadFrom implements net.PacketConn.
@@ -196,11 +196,11 @@ func (c *PacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 // ReadFromAddrPort is ReadFrom without allocating an address.
 func (c *PacketConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	if c.closed.Load() {
-		return 0, netip.AddrPort{}, opError("read", c.network(), c.so, true, c.rd, nil)
+		return 0, netip.AddrPort{}, opError("read", c.network(), c.so, true, &c.rd, nil)
 	}
-	r, err := c.so.RecvMsg(c.rd, p, 0)
+	r, err := c.so.RecvMsg(&c.rd, p, 0)
 	if err != nil {
-		return 0, netip.AddrPort{}, opError("read", c.network(), c.so, c.closed.Load(), c.rd, err)
+		return 0, netip.AddrPort{}, opError("read", c.network(), c.so, c.closed.Load(), &c.rd, err)
 	}
 	return r.N, r.From, nil
 }
@@ -226,11 +226,11 @@ func (c *PacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // WriteToAddrPort is WriteTo with a typed address.
 func (c *PacketConn) WriteToAddrPort(p []byte, ap netip.AddrPort) (int, error) {
 	if c.closed.Load() {
-		return 0, opError("write", c.network(), c.so, true, c.wd, nil)
+		return 0, opError("write", c.network(), c.so, true, &c.wd, nil)
 	}
-	n, _, err := c.so.SendMsg(c.wd, p, unix.MSG_NOSIGNAL, ap)
+	n, _, err := c.so.SendMsg(&c.wd, p, unix.MSG_NOSIGNAL, ap)
 	if err != nil {
-		return 0, opError("write", c.network(), c.so, c.closed.Load(), c.wd, err)
+		return 0, opError("write", c.network(), c.so, c.closed.Load(), &c.wd, err)
 	}
 	return n, nil
 }

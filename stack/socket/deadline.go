@@ -8,16 +8,28 @@ import (
 
 // deadline is a net.Conn-style deadline usable as the context of blocking
 // socket calls: its Done channel closes when the deadline passes. It is
-// one long-lived object per direction, so calls do not allocate.
+// one long-lived field per direction, so calls do not allocate; its zero
+// value has no deadline, and the channel is made only when a call first
+// blocks on it (most connections never do).
 type deadline struct {
 	mu     sync.Mutex
-	ch     chan struct{}
+	ch     chan struct{} // nil until Done asks for it
 	closed bool
 	gen    uint64
 	timer  *time.Timer
 }
 
-func newDeadline() *deadline { return &deadline{ch: make(chan struct{})} }
+// passed is the Done channel of a deadline that passed before anyone
+// waited on it: closed once, never written again.
+var passed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// expire marks the deadline passed and wakes the waiters; d.mu is held.
+func (d *deadline) expire() {
+	if d.ch != nil {
+		close(d.ch)
+	}
+	d.closed = true
+}
 
 // set moves the deadline to t (zero: none). A blocked call sees the
 // change: an open channel stays the same and only its timer moves.
@@ -30,7 +42,7 @@ func (d *deadline) set(t time.Time) {
 		d.timer = nil
 	}
 	if d.closed {
-		d.ch = make(chan struct{})
+		d.ch = nil // a fresh one when a call blocks again
 		d.closed = false
 	}
 	if t.IsZero() {
@@ -38,8 +50,7 @@ func (d *deadline) set(t time.Time) {
 	}
 	dur := time.Until(t)
 	if dur <= 0 {
-		close(d.ch)
-		d.closed = true
+		d.expire()
 		return
 	}
 	gen := d.gen
@@ -47,8 +58,7 @@ func (d *deadline) set(t time.Time) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if d.gen == gen && !d.closed {
-			close(d.ch)
-			d.closed = true
+			d.expire()
 		}
 	})
 }
@@ -67,6 +77,13 @@ func (d *deadline) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (d *deadline) Done() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	switch {
+	case d.ch != nil:
+	case d.closed:
+		return passed
+	default:
+		d.ch = make(chan struct{})
+	}
 	return d.ch
 }
 
