@@ -32,6 +32,9 @@ type dgramState struct {
 	// upDone is closed when dgramUp ends (the target end was shut down
 	// for writing, or closed, and every datagram before that was sent).
 	upDone chan struct{}
+
+	// seq is dgramDown's progress for settleLoopback (settle.go).
+	seq pumpSeq
 }
 
 type dgramMeta struct {
@@ -50,9 +53,25 @@ const maxFIFO = 1 << 16
 
 func (s *Socket) startDgram() {
 	s.dgram = &dgramState{kick: make(chan struct{}, 1), upDone: make(chan struct{})}
+	// The receive pump's waiter is registered here, not in the pump
+	// goroutine: a datagram that arrives before the goroutine runs is
+	// then counted for settleLoopback (settle.go) and not missed.
+	var ready chan struct{}
+	var entry *waiter.Entry
+	if _, ok := s.so.Endpoint().(dgram.ControlReader); ok {
+		ready = make(chan struct{}, 1)
+		entry = &waiter.Entry{Mask: waiter.EventIn | waiter.EventHUp, Callback: func(waiter.EventMask) {
+			s.notified()
+			select {
+			case ready <- struct{}{}:
+			default:
+			}
+		}}
+		s.so.EventQueue().Register(entry)
+	}
 	s.wg.Add(2)
 	go s.dgramUp()
-	go s.dgramDown()
+	go s.dgramDown(entry, ready)
 }
 
 // dgramUp sends each datagram the target wrote on the conduit. Errors of
@@ -92,26 +111,26 @@ func (s *Socket) dgramUp() {
 // connected socket) is left in place: the target cannot get it from a
 // native read of the conduit, but SO_ERROR and the served
 // recvfrom/recvmsg report it (see doc.go).
-func (s *Socket) dgramDown() {
+func (s *Socket) dgramDown(entry *waiter.Entry, ready <-chan struct{}) {
 	defer s.wg.Done()
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	d := s.dgram
 	cr, _ := s.so.Endpoint().(dgram.ControlReader)
-	var ready <-chan struct{}
-	if cr != nil {
-		entry, ch := waiter.ChannelEntry(waiter.EventIn | waiter.EventHUp)
-		q := s.so.EventQueue()
-		q.Register(entry)
-		defer q.Unregister(entry)
-		ready = ch
+	if entry != nil {
+		defer s.so.EventQueue().Unregister(entry)
+		defer s.pumpGone()
+	} else {
+		cr = nil
 	}
 	for {
 		var m dgramMeta
 		if cr != nil {
+			seen := d.seq.notified.Load()
 			res, ctl, err := cr.ReadControl(buf, stack.ReadOptions{}, true)
 			if err == unix.EAGAIN {
+				s.pumpIdle(seen)
 				select {
 				case <-ready:
 					continue
@@ -357,7 +376,19 @@ func (s *Socket) SendTo(ctx context.Context, p []byte, flags int, to []byte, non
 	viaConduit := s.stream && (s.phase == phaseConnecting || s.phase == phasePumping)
 	s.mu.Unlock()
 	if !viaConduit {
+		lo := s.p.loEndpoint()
+		var before uint64
+		if lo != nil {
+			before = lo.Pushed()
+		}
 		n, _, err := s.so.SendTo(ctx, p, flags, to)
+		if lo != nil && !s.stream {
+			// A datagram to this host: delivered before sendto
+			// returns, as on Linux (settle.go).
+			if after := lo.Pushed(); after != before {
+				s.p.settleLoopback(lo, after)
+			}
+		}
 		return n, err
 	}
 	sent := 0

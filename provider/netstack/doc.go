@@ -114,6 +114,27 @@
 //     stack, then closes the stack socket (FIN, or RST under SO_LINGER 0);
 //     with unread data left it sends RST at once, like tcp_close.
 //
+// # Loopback timing
+//
+// Linux's loopback delivery and RST processing run within the sender's
+// system call; here lo is a queue drained by its own goroutine and the
+// pumps are goroutines too. Where a served call can tell, it waits
+// (bounded, settle.go) so the result is the same as on Linux:
+//   - SendTo of a datagram socket that put frames on lo returns once lo
+//     delivered them and every datagram pump the stack notified moved
+//     its datagrams into its conduit (a pump whose conduit is full is
+//     not waited for). So two sendto()s to this host are both readable
+//     with MSG_DONTWAIT once poll saw the first (scenario u-msg-peek).
+//   - A non-blocking connect whose SYN went out on lo returns EINPROGRESS
+//     after the handshake's outcome, applied to the conduit: writable
+//     after success, reset after a refusal, so poll and SO_ERROR agree
+//     at once (scenarios c-refused-nonblocking*).
+//   - Accept returns once the bytes already in the accepted connection's
+//     receive queue are in its conduit (scenario k-data-before-accept).
+//
+// A native write on a connected datagram conduit, or on a stream, does
+// not trap, so it still reaches lo and the peer's conduit asynchronously.
+//
 // # The provider's copy of the target end
 //
 // The provider keeps its own reference to the target end: it is needed

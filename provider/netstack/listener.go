@@ -148,6 +148,7 @@ func (s *Socket) Accept(ctx context.Context, nonblocking bool) (provider.Socket,
 				s.Requeue(child, peer)
 				return nil, nil, intrErrno(timeo)
 			}
+			child.settleReceived()
 			s.syncToken()
 			return child, peer, nil
 		}

@@ -30,6 +30,8 @@ type Provider struct {
 	mu      sync.Mutex
 	sockets map[*Socket]struct{}
 	closed  bool
+
+	settle settleState // see settle.go
 }
 
 var _ provider.Provider = (*Provider)(nil)

@@ -68,6 +68,8 @@ type Socket struct {
 	// it, so no byte is counted twice.
 	downMu       sync.Mutex
 	downInFlight int
+
+	down downSettle // stream pump progress for settleReceived (settle.go)
 }
 
 var _ provider.Socket = (*Socket)(nil)

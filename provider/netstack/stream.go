@@ -42,11 +42,24 @@ func (s *Socket) Connect(ctx context.Context, sa []byte, nonblocking bool) error
 	if nonblocking {
 		call = cancelled
 	}
+	lo := s.p.loEndpoint()
+	var before uint64
+	if lo != nil {
+		before = lo.Pushed()
+	}
 	err := s.so.Connect(call, sa)
 	if nonblocking && socket.IsInterrupt(err) {
 		err = unix.EINPROGRESS
 		if pending {
 			err = unix.EALREADY
+		}
+	}
+	settled := false
+	if nonblocking && err == unix.EINPROGRESS && lo != nil {
+		if after := lo.Pushed(); after != before {
+			// The SYN went to this host: the handshake ends before
+			// connect returns, as on Linux (settle.go).
+			settled = s.settleHandshake(lo, after)
 		}
 	}
 	if !fresh {
@@ -80,6 +93,9 @@ func (s *Socket) Connect(ctx context.Context, sa []byte, nonblocking bool) error
 			s.setLingerZero()
 			s.abort()
 			return jerr
+		}
+		if settled {
+			s.finishConnecting()
 		}
 		return err
 	case nonblocking && isConnFailure(err) && s.so.Endpoint().Info().State == tcpClose:
@@ -494,6 +510,7 @@ func (s *Socket) stackWriteFailed(err error) {
 // urgent byte goes out of band (see urgent.go).
 func (s *Socket) pumpDown() {
 	defer s.wg.Done()
+	defer s.down.idle() // nothing more will come: settleReceived stops
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp

@@ -79,11 +79,13 @@ func (r *stackReader) read(p []byte) (int, bool, error) {
 		if err != unix.EAGAIN {
 			return n, urgent, err
 		}
+		r.s.down.idle() // everything read before is in the conduit
 		select {
 		case <-r.ch:
 		case <-r.s.ctx.Done():
 			return 0, false, errStopped
 		}
+		r.s.down.waiting.Store(false)
 	}
 }
 

@@ -43,6 +43,17 @@ type Endpoint struct {
 	closed    atomic.Bool
 	dispatch  linkbase.Dispatch
 	stats     counters.Counters
+
+	// pushed and delivered count the frames queued and the frames handed
+	// to the stack (both only grow), so WaitDelivered can tell when every
+	// frame written before a point was received: Linux's lo delivers
+	// synchronously with the sender's system call, and the provider
+	// uses this to make a loopback send look that way.
+	pushed     atomic.Uint64
+	delivered  atomic.Uint64
+	waiters    atomic.Int32
+	deliverMu  sync.Mutex
+	deliveredC chan struct{} // closed (and replaced) after a delivery while waiters > 0
 }
 
 var _ link.Endpoint = (*Endpoint)(nil)
@@ -90,6 +101,7 @@ func (e *Endpoint) WritePackets(pkts []*buffer.Packet) (int, error) {
 			e.stats.TxDropped.Add(1)
 			continue
 		}
+		e.pushed.Add(1)
 		sent++
 		bytes += uint64(n)
 	}
@@ -106,6 +118,51 @@ func (e *Endpoint) deliver(batch []*buffer.Packet) {
 		p.Meta = buffer.Meta{ChecksumVerified: true}
 	}
 	e.dispatch.Deliver(batch, &e.stats)
+	e.delivered.Add(uint64(len(batch)))
+	if e.waiters.Load() > 0 {
+		e.deliverMu.Lock()
+		if e.deliveredC != nil {
+			close(e.deliveredC)
+			e.deliveredC = nil
+		}
+		e.deliverMu.Unlock()
+	}
+}
+
+// Pushed returns the number of frames queued so far.
+func (e *Endpoint) Pushed() uint64 { return e.pushed.Load() }
+
+// WaitDelivered waits until the first n frames queued (see Pushed) have
+// been handed to the stack, at most timeout. It reports whether they
+// were (false also after Close, whose dropped frames are never
+// delivered).
+func (e *Endpoint) WaitDelivered(n uint64, timeout time.Duration) bool {
+	if e.delivered.Load() >= n {
+		return true
+	}
+	e.waiters.Add(1)
+	defer e.waiters.Add(-1)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		e.deliverMu.Lock()
+		if e.deliveredC == nil {
+			e.deliveredC = make(chan struct{})
+		}
+		ch := e.deliveredC
+		e.deliverMu.Unlock()
+		if e.delivered.Load() >= n {
+			return true
+		}
+		if e.closed.Load() {
+			return false
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return e.delivered.Load() >= n
+		}
+	}
 }
 
 // Close implements link.Endpoint. It is idempotent.
