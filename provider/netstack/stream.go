@@ -389,11 +389,11 @@ func (s *Socket) pumpUp(done chan struct{}, sentinel bool) {
 			}
 			return
 		}
-		write := s.writeStack
+		flags := 0
 		if r.urgent {
-			write = s.writeStackUrgent
+			flags = unix.MSG_OOB
 		}
-		if werr := write(r.data); werr != nil {
+		if werr := s.writeStack(r.data, flags); werr != nil {
 			close(done)
 			if !socket.IsInterrupt(werr) {
 				s.stackWriteFailed(werr)
@@ -460,10 +460,13 @@ func (s *Socket) closeFromTarget() {
 
 // writeStack writes all of p to the stack socket. SO_SNDTIMEO (the
 // target's, kept on the stack socket for its blocking calls) may cut a
-// write short or time it out: the pump just goes on.
-func (s *Socket) writeStack(p []byte) error {
+// write short or time it out: the pump just goes on. With MSG_OOB, p's
+// last byte is the urgent byte; a write cut short (full send buffer)
+// moves the urgent pointer along, as tcp_push does with MSG_OOB, and the
+// last one puts it after p's last byte.
+func (s *Socket) writeStack(p []byte, flags int) error {
 	for len(p) > 0 {
-		k, _, err := s.so.Write(s.ctx, p)
+		k, _, err := s.so.Send(s.ctx, p, flags)
 		p = p[k:]
 		if err == unix.EAGAIN && s.ctx.Err() == nil {
 			continue

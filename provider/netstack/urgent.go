@@ -164,24 +164,6 @@ func setOursInline(fd int) {
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_OOBINLINE, 1)
 }
 
-// writeStackUrgent writes p to the stack socket with MSG_OOB: its last
-// byte is the urgent byte. A write cut short (full send buffer) moves the
-// urgent pointer along, as tcp_push does with MSG_OOB; the last one puts
-// it after p's last byte.
-func (s *Socket) writeStackUrgent(p []byte) error {
-	for len(p) > 0 {
-		k, _, err := s.so.Send(s.ctx, p, unix.MSG_OOB)
-		p = p[k:]
-		if err == unix.EAGAIN && s.ctx.Err() == nil {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Out-of-band inline and the mark as the target sees them.
 
 // setOOBInline applies SO_OOBINLINE to the target end, where AF_UNIX
