@@ -2,6 +2,7 @@ package netstack_test
 
 import (
 	"io"
+	"net/netip"
 	"runtime"
 	"testing"
 
@@ -83,5 +84,55 @@ func BenchmarkSocketConnectClose(b *testing.B) {
 			b.Fatal(err)
 		}
 		s.Close()
+	}
+}
+
+// BenchmarkSocketClose measures a stream socket that never connects:
+// socket (the unconnected conduit) and close.
+func BenchmarkSocketClose(b *testing.B) {
+	p, _ := newProvider(b)
+	for i := 0; i < b.N; i++ {
+		s, err := p.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}
+
+// BenchmarkAcceptClose measures the server side of a connection: a
+// stack client dials a provider listener, which accepts (a connected
+// conduit, its first sentinel, the pumps), and both close.
+func BenchmarkAcceptClose(b *testing.B) {
+	p, n := newProvider(b)
+	s, err := p.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Bind(sockaddr(netip.MustParseAddrPort("127.0.0.1:0"))); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Listen(128); err != nil {
+		b.Fatal(err)
+	}
+	name, err := s.GetSockName()
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := int(name[2])<<8 | int(name[3])
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := n.Dial("tcp4", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conn, _, err := s.Accept(b.Context(), false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conn.Close()
+		c.Close()
 	}
 }

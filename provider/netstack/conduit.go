@@ -3,6 +3,7 @@ package netstack
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -45,10 +46,11 @@ func newConduit(typ, buf int) (*conduit, error) {
 		return nil, fmt.Errorf("conduit socketpair: %w", err)
 	}
 	for _, fd := range fds {
-		setBuf(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, buf)
-		setBuf(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, buf)
+		setConduitBuf(fd, typ, buf)
 	}
-	if err := unix.SetNonblock(fds[1], true); err != nil {
+	// A new socket's file has no status flags (O_APPEND, O_ASYNC, ...),
+	// so F_SETFL needs no F_GETFL first (unix.SetNonblock does both).
+	if _, err := unix.FcntlInt(uintptr(fds[1]), unix.F_SETFL, unix.O_NONBLOCK); err != nil {
 		unix.Close(fds[0])
 		unix.Close(fds[1])
 		return nil, fmt.Errorf("conduit nonblock: %w", err)
@@ -60,33 +62,34 @@ func newConduit(typ, buf int) (*conduit, error) {
 	}, nil
 }
 
+// setConduitBuf sizes one end of a new conduit of type typ. An AF_UNIX
+// stream sender is limited by its own send buffer only (unix_stream_sendmsg
+// and unix_writable look at the sender's sk_sndbuf and sk_wmem_alloc;
+// nothing reads the receiver's sk_rcvbuf), so a stream end gets only
+// SO_SNDBUF: setting SO_RCVBUF too would cost a system call per end and
+// change nothing. (The target's getsockopt(SO_RCVBUF) is served from the
+// stack socket, not the conduit.) Datagram conduits keep both.
+func setConduitBuf(fd, typ, buf int) {
+	setBuf(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, buf)
+	if typ != unix.SOCK_STREAM {
+		setBuf(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, buf)
+	}
+}
+
 // newStreamConduit creates the conduit of a fresh stream socket: the
 // target end is an AF_UNIX SOCK_STREAM socket that is not connected, so
 // it is in TCP_CLOSE and unix_poll shows POLLOUT|POLLHUP, as tcp_poll
 // shows for a fresh or failed TCP socket. join connects it later to our
 // end in place, so the target's fd, its dups and its epoll registrations
-// stay valid. The joiner listener is made now, next to the target end.
-// Abstract names are per network namespace, and the goroutine may move
-// to another thread between the two socket calls (or before join's
-// connect, which runs on a goroutine of its own); that is harmless only
-// because every thread that runs ordinary goroutines is in the
-// provider's one network namespace: code that enters another namespace
-// with setns (provider/host) locks its goroutine to the thread and
-// unlocks it only once back, or lets the thread die. So the target end
-// can always reach the joiner's name.
+// stay valid. The joiner listener is made only by join, so a socket that
+// never connects or listens costs one descriptor and no more.
 func newStreamConduit(buf int) (*conduit, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("conduit socket: %w", err)
 	}
-	setBuf(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, buf)
-	setBuf(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, buf)
-	l, err := newJoiner()
-	if err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	return &conduit{target: os.NewFile(uintptr(fd), "netstack-conduit"), joiner: l}, nil
+	setConduitBuf(fd, unix.SOCK_STREAM, buf)
+	return &conduit{target: os.NewFile(uintptr(fd), "netstack-conduit"), joiner: -1}, nil
 }
 
 // joinBacklog is the joiner's backlog (the kernel caps it at
@@ -105,8 +108,16 @@ const joinTimeout = 2 * time.Second
 const joinPoll = 5 * time.Millisecond
 
 // newJoiner makes a non-blocking AF_UNIX stream socket bound to an unused
-// abstract name (autobind: bind with only the family). It listens only
-// when join needs it, so nobody else can connect to it before.
+// abstract name (autobind: bind with only the family). join makes it and
+// then listens, so nobody else can connect to it before. Abstract names
+// are per network namespace, and the goroutine may move to another
+// thread between the socket calls (or before join's connect, which runs
+// on a goroutine of its own); that is harmless only because every thread
+// that runs ordinary goroutines is in the provider's one network
+// namespace: code that enters another namespace with setns
+// (provider/host) locks its goroutine to the thread and unlocks it only
+// once back, or lets the thread die. So the target end can always reach
+// the joiner's name.
 func newJoiner() (int, error) {
 	l, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -123,9 +134,9 @@ func newJoiner() (int, error) {
 // through the joiner, and sets ours. The target end's open file stays the
 // same: only its socket changes state (TCP_CLOSE to TCP_ESTABLISHED).
 //
-// Nothing changes when join fails before the connect: the descriptor
-// accept needs is reserved first, so running out of descriptors (EMFILE)
-// leaves the target end unconnected and the joiner ready for another try.
+// Nothing changes when join fails before the connect: the joiner and the
+// descriptor accept needs are made first, so running out of descriptors
+// (EMFILE) leaves the target end unconnected, ready for another try.
 //
 // The abstract name is visible in the provider's network namespace, so
 // other processes may connect to it: their connections are told apart by
@@ -139,7 +150,11 @@ func (c *conduit) join(buf int) error {
 		return nil
 	}
 	if c.joiner < 0 {
-		return fmt.Errorf("conduit join: no joiner: %w", unix.EINVAL)
+		l, err := newJoiner()
+		if err != nil {
+			return err
+		}
+		c.joiner = l
 	}
 	spare, err := unix.FcntlInt(uintptr(c.joiner), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
@@ -173,23 +188,22 @@ func (c *conduit) join(buf int) error {
 			}
 		})
 	}()
+	// Let the connect run first: it does not block unless strangers
+	// filled the queue, so the first accept then finds it, instead of
+	// failing with EAGAIN and blocking this thread in poll while the
+	// connect's goroutine waits for a processor.
+	runtime.Gosched()
 	nfd, aerr := acceptOwn(l, spare, connected, &cerr)
 	// Closing the joiner drops strangers still queued and fails a connect
 	// still waiting for room; the connect's result is final after it.
 	unix.Close(l)
 	<-connected
 	if aerr != nil {
-		if cerr != nil {
-			// The target end is still unconnected: a later join can
-			// try again through a new joiner.
-			if nl, err := newJoiner(); err == nil {
-				c.joiner = nl
-			}
-		}
+		// When the connect failed, the target end is still unconnected:
+		// a later join can try again through a new joiner.
 		return aerr
 	}
-	setBuf(nfd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, buf)
-	setBuf(nfd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, buf)
+	setConduitBuf(nfd, unix.SOCK_STREAM, buf)
 	c.ours = os.NewFile(uintptr(nfd), "netstack-conduit-provider")
 	return nil
 }
@@ -207,7 +221,7 @@ func acceptOwn(l, spare int, connected <-chan struct{}, cerr *error) (int, error
 			}
 		}()
 	}
-	self := int32(os.Getpid())
+	self := selfPid
 	deadline := time.Now().Add(joinTimeout)
 	for {
 		done := false
@@ -257,6 +271,11 @@ func acceptOwn(l, spare int, connected <-chan struct{}, cerr *error) (int, error
 		}
 	}
 }
+
+// selfPid is this process's ID (SO_PEERCRED of our own connections to a
+// joiner); it never changes, so it is read once instead of a getpid per
+// join.
+var selfPid = int32(os.Getpid())
 
 // setBuf sets a socket buffer, forcing past the sysctl limits when the
 // process may (CAP_NET_ADMIN), else as large as the limits allow.

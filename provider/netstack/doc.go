@@ -22,9 +22,10 @@
 //     SOCK_STREAM socket that is not connected. It is in TCP_CLOSE, so
 //     unix_poll shows POLLOUT|POLLHUP, as tcp_poll does for a fresh,
 //     bound or failed TCP socket. Connect and listen connect that same
-//     socket in place (join): an AF_UNIX socket made next to it at
-//     socket() time and autobound (an abstract name of the same network
-//     namespace) listens, accepts the connection (checked by
+//     socket in place (join): an AF_UNIX socket made by join (not at
+//     socket() time, so a socket that never connects costs no more)
+//     and autobound (an abstract name of the same network namespace)
+//     listens, accepts the connection (checked by
 //     SO_PEERCRED: other processes of the provider's namespace can see
 //     the name; their connections are accepted and closed while the
 //     target end connects, so they cannot keep the queue full, and join
