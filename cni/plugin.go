@@ -195,6 +195,11 @@ func add(ctx context.Context, conf *NetConf, args *skel.CmdArgs, dir string) (*t
 		if err := ownNS().AttachToBridge(ctx, sc.TAP, conf.Bridge); err != nil {
 			return nil, err
 		}
+		// Now that the TAP is on the bridge: neighbours holding a stale
+		// entry for a reused address learn the new MAC (as the bridge
+		// plugin's gratuitous ARP does). Best effort: an old stack process
+		// without the op changes nothing else.
+		_ = control.Announce(ctx, filepath.Join(dir, control.SocketFile))
 		if conf.IPMasq {
 			sc.IPMasqChain = masqChain(args.ContainerID, args.IfName)
 			if err := control.WriteSandboxConfig(dir, sc); err != nil {

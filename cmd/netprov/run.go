@@ -370,10 +370,16 @@ func setUpSandboxNet(ctx context.Context, o *runOptions, hn *hostNet) (*sandboxN
 	if cfg.Address6 != "" {
 		prefixes = append(prefixes, netip.MustParsePrefix(cfg.Address6))
 	}
-	if _, err := n.AddNIC(ep, sandboxIface, prefixes...); err != nil {
+	nic, err := n.AddNIC(ep, sandboxIface, prefixes...)
+	if err != nil {
 		n.Close()
 		ep.Close()
 		return nil, fmt.Errorf("run: stack NIC: %w", err)
+	}
+	// The TAP is on the bridge already: a host that kept a neighbour entry
+	// for a reused address learns the new MAC now (gratuitous ARP).
+	if a := n.ARP.Endpoint(nic.ID()); a != nil {
+		a.Announce()
 	}
 	// Without a default route only the subnets (from the NIC's prefixes)
 	// are reachable.

@@ -620,3 +620,36 @@ func TestRunDNSResolution(t *testing.T) {
 		t.Errorf("exit %d stdout %q stderr %q", o.code, o.stdout, o.stderr)
 	}
 }
+
+// TestRunAnnouncesAddress: a host that still holds a neighbour entry for
+// the sandbox's (reused) address with an old MAC learns the new one when
+// `netprov run` starts, before any traffic (gratuitous ARP once the TAP is
+// on the bridge).
+func TestRunAnnouncesAddress(t *testing.T) {
+	e := newRunEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), runTestBound)
+	defer cancel()
+	sandboxIP := e.subnet.Addr().Next().Next()
+	if o := e.run(ctx, []string{"--ip", sandboxIP.String()}, "true"); o.code != 0 {
+		t.Fatalf("first run: %+v", o)
+	}
+	// A bridge whose MAC is set keeps it when a port joins (else it takes
+	// the lowest port MAC, and a changed address flushes its neighbours).
+	const oldMAC = "02:00:00:00:de:ad"
+	for _, args := range [][]string{
+		{"link", "set", e.bridge, "address", "02:00:00:00:be:ef"},
+		{"neigh", "replace", sandboxIP.String(), "lladdr", oldMAC, "dev", e.bridge, "nud", "stale"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"-n", e.ns}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	if o := e.run(ctx, []string{"--ip", sandboxIP.String()}, "true"); o.code != 0 {
+		t.Fatalf("second run: %+v", o)
+	}
+	out, err := exec.Command("ip", "-n", e.ns, "neigh", "show", sandboxIP.String(), "dev", e.bridge).CombinedOutput()
+	if err != nil || strings.Contains(string(out), oldMAC) || !strings.Contains(string(out), "lladdr") {
+		t.Fatalf("host neighbour entry after the second run: %q (%v), want the sandbox's new MAC", out, err)
+	}
+	t.Logf("host neighbour entry: %s", strings.TrimSpace(string(out)))
+}

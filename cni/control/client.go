@@ -100,3 +100,10 @@ func Handoff(ctx context.Context, path, id string, pid int, metadata string, fd 
 	_, err := Call(ctx, path, Request{Op: OpHandoff, ContainerID: id, PID: pid, Metadata: metadata}, fd)
 	return err
 }
+
+// Announce asks the stack process at path to announce its addresses with
+// gratuitous ARP.
+func Announce(ctx context.Context, path string) error {
+	_, err := Call(ctx, path, Request{Op: OpAnnounce}, -1)
+	return err
+}

@@ -66,6 +66,8 @@ const (
 	OpStatus      = "status"
 	OpConnections = "connections"
 	OpHandoff     = "handoff"
+	// OpAnnounce sends gratuitous ARP for the sandbox's addresses.
+	OpAnnounce = "announce"
 	// OpCapture streams the sandbox link as pcap: after the answer line
 	// {"ok":true} the connection carries a pcap file until the client
 	// closes it.

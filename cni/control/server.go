@@ -29,6 +29,12 @@ type Capturer interface {
 	Capture(ctx context.Context, w io.Writer) error
 }
 
+// Announcer is implemented by handlers that can announce the sandbox's
+// addresses on its link with gratuitous ARP (OpAnnounce).
+type Announcer interface {
+	Announce() error
+}
+
 // requestTimeout bounds how long a client may take to send its request.
 const requestTimeout = 10 * time.Second
 
@@ -162,6 +168,16 @@ func answer(req Request, fd int, h Handler) Response {
 	case OpConnections:
 		closeFD()
 		return Response{OK: true, Connections: h.Connections()}
+	case OpAnnounce:
+		closeFD()
+		an, ok := h.(Announcer)
+		if !ok {
+			return Response{Error: "announce: not supported by this stack process"}
+		}
+		if err := an.Announce(); err != nil {
+			return Response{Error: "announce: " + err.Error()}
+		}
+		return Response{OK: true}
 	case OpHandoff:
 		if fd < 0 {
 			return Response{Error: "handoff: no fd attached (send the seccomp fd with SCM_RIGHTS)"}
@@ -172,7 +188,7 @@ func answer(req Request, fd int, h Handler) Response {
 		return Response{OK: true}
 	}
 	closeFD()
-	return Response{Error: fmt.Sprintf("unknown op %q (want %s, %s, %s or %s)", req.Op, OpStatus, OpConnections, OpHandoff, OpCapture)}
+	return Response{Error: fmt.Sprintf("unknown op %q (want %s, %s, %s, %s or %s)", req.Op, OpStatus, OpConnections, OpHandoff, OpAnnounce, OpCapture)}
 }
 
 // readRequest reads one request line and at most one fd sent with it.

@@ -98,6 +98,8 @@ type daemon struct {
 	// sniffer wraps the TAP or packet socket (netstack provider) for
 	// netprov capture.
 	sniffer *sniffer.Endpoint
+	// announce sends gratuitous ARP for the sandbox addresses (TAP mode).
+	announce func()
 	// attach is set for an attach-mode sandbox (AttachFile); attached is
 	// its link once open.
 	attach   *AttachConfig
@@ -177,7 +179,21 @@ func (d *daemon) buildProvider() (provider.Provider, string, error) {
 		n.Close()
 		return nil, "", err
 	}
+	if a := n.ARP.Endpoint(nic.ID()); a != nil {
+		d.announce = a.Announce
+	}
 	return netstack.NewWithConfig(n, netstack.Config{OwnsNode: true}), ep.LinkAddress().String(), nil
+}
+
+// Announce implements control.Announcer: the plugin asks for it once the
+// TAP is on the bridge, where the addresses' first gratuitous ARP (sent
+// when they were added, into a TAP not yet attached) could not go.
+func (d *daemon) Announce() error {
+	if d.announce == nil {
+		return fmt.Errorf("provider %s has no link of its own to announce on", d.cfg.Provider)
+	}
+	d.announce()
+	return nil
 }
 
 // Capture implements control.Capturer: the sandbox link as pcap until

@@ -143,8 +143,26 @@ func (e *Endpoint) Probe(target netip.Addr, unicast *header.MAC) {
 // announces a new IPv4 address with a gratuitous ARP request (sender and
 // target IP both the new address), as inetdev_send_gratuitous_arp does.
 func (e *Endpoint) AddressAdded(p netip.Prefix) {
-	a := p.Addr()
-	if !e.p.cfg.Notify || e.table == nil || !a.Is4() || a.IsLoopback() {
+	if e.p.cfg.Notify {
+		e.announce(p.Addr())
+	}
+}
+
+// Announce sends a gratuitous ARP request for each IPv4 address of the
+// NIC, whatever Config.Notify says (`arping -U`): for a link whose far side
+// came up after the addresses were added, such as a TAP attached to a
+// bridge once the stack runs, so that neighbours holding a stale entry for
+// a reused address learn the new MAC (Linux updates an existing entry from
+// a gratuitous ARP even with arp_accept=0).
+func (e *Endpoint) Announce() {
+	for _, p := range e.nic.Addresses() {
+		e.announce(p.Addr())
+	}
+}
+
+// announce is inetdev_send_gratuitous_arp for one address.
+func (e *Endpoint) announce(a netip.Addr) {
+	if e.table == nil || !a.Is4() || a.IsLoopback() {
 		return
 	}
 	e.send(header.BroadcastMAC, header.ARPFields{

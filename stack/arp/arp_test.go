@@ -110,6 +110,33 @@ func TestGratuitousARPWithNotify(t *testing.T) {
 	}
 }
 
+// Announce sends one gratuitous request per IPv4 address even with
+// arp_notify=0 (arping -U), and none for IPv6 or loopback addresses.
+func TestAnnounce(t *testing.T) {
+	c := newContext(t)
+	second := netip.MustParseAddr("10.213.9.9")
+	for _, p := range []netip.Prefix{netip.PrefixFrom(localAddr, 24), netip.PrefixFrom(second, 24), netip.MustParsePrefix("fd00:213::1/64")} {
+		if err := c.nic.AddAddress(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.takeARP()
+	c.arp.Endpoint(c.nic.ID()).Announce()
+	got := c.takeARP()
+	if len(got) != 2 {
+		t.Fatalf("sent %+v, want one gratuitous request for each IPv4 address", got)
+	}
+	for i, a := range []netip.Addr{localAddr, second} {
+		want := sentARP{
+			eth: header.EthernetFields{Dst: header.BroadcastMAC, Src: localMAC, EtherType: header.EtherTypeARP},
+			arp: header.ARPFields{Op: header.ARPRequest, SenderMAC: localMAC, SenderIP: a, TargetIP: a},
+		}
+		if got[i] != want {
+			t.Errorf("request %d: %+v, want %+v", i, got[i], want)
+		}
+	}
+}
+
 func TestRequestForUsIsAnsweredAndLearned(t *testing.T) {
 	c := newContext(t)
 	_ = c.nic.AddAddress(netip.PrefixFrom(localAddr, 24))
