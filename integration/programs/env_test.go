@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/netprov/netprov/integration/netns"
 )
 
@@ -197,10 +199,9 @@ func (tp *topology) run(t *testing.T, ctx context.Context, flags []string, argv 
 	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
-	// Sandboxed daemons a failed script left behind.
-	if cmd.Process != nil {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	err := cmd.Start()
+	if err == nil {
+		err = waitKillGroup(cmd) // and sandboxed daemons a failed script left behind
 	}
 	o := outcome{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
 	if ctx.Err() != nil {
@@ -218,6 +219,24 @@ func (tp *topology) run(t *testing.T, ctx context.Context, flags []string, argv 
 		t.Fatalf("netprov run %q: %v", argv, err)
 	}
 	return o
+}
+
+// waitKillGroup waits until cmd's process, the leader of its own process
+// group, exits; kills what is left of the group (sandboxed daemons) while
+// the leader is still unreaped, so that the group's id cannot have been
+// reused for another process's group (pid_max is 32768 on these machines,
+// and the stack processes of other tests lead groups of their own); and
+// then reaps it.
+func waitKillGroup(cmd *exec.Cmd) error {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	return cmd.Wait()
 }
 
 // sandbox is a `netprov run` running in the background.
@@ -239,9 +258,9 @@ func (tp *topology) start(t *testing.T, ctx context.Context, flags []string, rea
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start netprov run %q: %v", argv, err)
 	}
-	go func() { s.err = s.cmd.Wait(); close(s.done) }()
+	go func() { s.err = waitKillGroup(s.cmd); close(s.done) }()
 	t.Cleanup(func() {
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		s.cmd.Process.Kill() // the group goes when it exits (waitKillGroup)
 		<-s.done
 	})
 	for {
