@@ -55,6 +55,29 @@ func PID(socket string) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
+// LivePID returns the pid of the agent serving socket if that process
+// still runs: the pid file of an agent that was killed stays behind, and
+// its pid may belong to another process by now (pid_max can be as low as
+// 32768), so the process's command line must name the socket.
+func LivePID(socket string) (int, bool) {
+	pid, err := PID(socket)
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	if i := strings.LastIndexByte(string(stat), ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X' {
+		return 0, false
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || !strings.Contains(string(cmdline), "\x00agent\x00--socket\x00"+socket+"\x00") {
+		return 0, false
+	}
+	return pid, true
+}
+
 // EnsureConfig says which agent EnsureRunning starts.
 type EnsureConfig struct {
 	// Socket is the agent's socket (default DefaultSocket).

@@ -40,7 +40,7 @@ func TestEnsureRunningConcurrent(t *testing.T) {
 	sock := filepath.Join(dir, "agent.sock")
 	cfg := EnsureConfig{Socket: sock, StateDir: filepath.Join(dir, "state"), Binary: bin, Timeout: 10 * time.Second}
 	killAgent := func() {
-		if pid, err := PID(sock); err == nil {
+		if pid, ok := LivePID(sock); ok {
 			unix.Kill(pid, unix.SIGKILL)
 			for i := 0; i < 100 && unix.Kill(pid, 0) == nil; i++ {
 				var ws unix.WaitStatus
@@ -136,4 +136,19 @@ func agentProcesses(sock string) []int {
 		pids = append(pids, pid)
 	}
 	return pids
+}
+
+// LivePID trusts a pid file only for a live agent of that socket: a file
+// naming another process (a reused pid) or a missing file gives nothing.
+func TestLivePIDIgnoresOtherProcesses(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	if _, ok := LivePID(sock); ok {
+		t.Error("LivePID without a pid file")
+	}
+	if err := os.WriteFile(sock+".pid", []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pid, ok := LivePID(sock); ok {
+		t.Errorf("LivePID trusted pid %d, the test process, as the agent", pid)
+	}
 }

@@ -265,7 +265,7 @@ func (e *env) killAgent() {
 	}
 	// An agent CNI ADD started for this environment: its pid file is in
 	// our work dir, so it is ours to end.
-	if pid, err := agent.PID(e.agentSock); err == nil && pid > 0 {
+	if pid, ok := agent.LivePID(e.agentSock); ok {
 		unix.Kill(pid, unix.SIGKILL)
 		for i := 0; i < 100 && unix.Kill(pid, 0) == nil; i++ {
 			time.Sleep(20 * time.Millisecond)
