@@ -52,31 +52,36 @@ static void run_one(int idx) {
 		fflush(stdout);
 		_exit(0);
 	}
-	// Bounded wait: a scenario that hangs is reported, not waited for.
+	// Bounded wait: a scenario that hangs is reported, not waited for. The
+	// child is not reaped here (WNOWAIT): while it is a zombie its pid, the
+	// id of its process group, cannot be given to another process.
+	int timed_out = 0;
 	for (int waited = 0;; waited++) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid) {
-			if (WIFSIGNALED(st))
-				printf("%s: PROBE-ERROR killed by signal %d\n", s->name, WTERMSIG(st));
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+			printf("%s: PROBE-ERROR waitid errno=%d\n", s->name, errno);
 			break;
 		}
-		if (r < 0) {
-			printf("%s: PROBE-ERROR waitpid errno=%d\n", s->name, errno);
+		if (si.si_pid == pid)
 			break;
-		}
 		if (waited >= SCENARIO_TIMEOUT_MS) {
-			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			printf("%s: PROBE-ERROR timeout after %d ms\n", s->name, SCENARIO_TIMEOUT_MS);
+			timed_out = 1;
 			break;
 		}
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
 	}
-	// Reap grandchildren a scenario may have left behind.
+	// Kill the grandchildren a scenario may have left behind, then reap.
+	// (Killing the group after reaping could hit an unrelated process
+	// group that got the same id: pid_max is 32768 on these machines.)
 	kill(-pid, SIGKILL);
+	int st;
+	if (waitpid(pid, &st, 0) == pid && !timed_out && WIFSIGNALED(st))
+		printf("%s: PROBE-ERROR killed by signal %d\n", s->name, WTERMSIG(st));
+	if (timed_out)
+		printf("%s: PROBE-ERROR timeout after %d ms\n", s->name, SCENARIO_TIMEOUT_MS);
 	fflush(stdout);
 }
 
