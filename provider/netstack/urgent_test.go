@@ -134,6 +134,22 @@ func waitSent(t *testing.T, from, to oobEnd, pri bool) {
 	t.Fatalf("kernel=%v: sent data did not arrive (SIOCOUTQ %s, POLLPRI wanted %v)", from.sock == nil, from.ioctl(unix.SIOCOUTQ), pri)
 }
 
+// waitReadable waits until at least n bytes can be read from to's fd
+// itself (FIONREAD on the kernel socket, or on the target end of the
+// conduit): waitSent's queue checks can pass while the bytes are still in
+// the sender's conduit→stack pump.
+func waitReadable(t *testing.T, to oobEnd, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for time.Now().Before(deadline) {
+		if v, err := unix.IoctlGetInt(to.fd, unix.SIOCINQ); err == nil && v >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("kernel=%v: fewer than %d bytes became readable", to.sock == nil, n)
+}
+
 // ioctlNoConduit is the provider's answer without the target end: the
 // stack's queue and the bytes in the receiving pump.
 func (e oobEnd) ioctlNoConduit(req uint) string {
@@ -258,6 +274,7 @@ var oobScenarios = []oobScenario{
 		l.add("poll", s.poll(t))
 		l.add("send", c.send("ab", 0))
 		waitSent(t, c, s, false)
+		waitReadable(t, s, 2)
 		l.add("recv_oob_with_data", s.recv(4, unix.MSG_OOB|unix.MSG_DONTWAIT))
 		l.add("atmark_with_data", s.atMark())
 		l.add("recv", s.recv(10, unix.MSG_DONTWAIT))
@@ -285,6 +302,7 @@ var oobScenarios = []oobScenario{
 		l.add("poll_past", s.poll(t))
 		l.add("send_more", c.send("cd", 0))
 		waitSent(t, c, s, false)
+		waitReadable(t, s, 2)
 		l.add("recv_more", s.recv(10, unix.MSG_DONTWAIT))
 	}, known: map[string][2]string{
 		// AF_UNIX returns the urgent byte's length even into an empty
@@ -311,6 +329,7 @@ var oobScenarios = []oobScenario{
 		l.add("inq_end", s.ioctl(unix.SIOCINQ))
 		l.add("send_more", c.send("ef", 0))
 		waitSent(t, c, s, false)
+		waitReadable(t, s, 2)
 		l.add("inq_more", s.ioctl(unix.SIOCINQ))
 		l.add("recv_more", s.recv(10, unix.MSG_DONTWAIT))
 	}, known: map[string][2]string{
