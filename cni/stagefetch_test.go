@@ -1,19 +1,18 @@
 package cni
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/netprov/netprov/cni/control"
+	"github.com/netprov/netprov/integration/netns"
 	"github.com/netprov/netprov/socketshim/seccomp"
 )
 
@@ -25,26 +24,7 @@ type stagedFetch struct {
 	listenerFd  int // a copy of the stage's listener, for handoffs
 	ctx         context.Context
 	exited      chan error
-	out, errOut *lockedBuffer
-}
-
-// lockedBuffer is a bytes.Buffer the child's output is copied into while
-// the test may read it (failure messages).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	out, errOut *netns.SyncBuffer
 }
 
 // stageFetch starts the stage fetching url. Everything it holds is
@@ -63,7 +43,7 @@ func (e *testEnv) stageFetch(t *testing.T, url string) *stagedFetch {
 	}
 	defer sup.Close()
 	self, _ := os.Executable()
-	f := &stagedFetch{exited: make(chan error, 1), out: &lockedBuffer{}, errOut: &lockedBuffer{}}
+	f := &stagedFetch{exited: make(chan error, 1), out: &netns.SyncBuffer{}, errOut: &netns.SyncBuffer{}}
 	cmd := exec.Command("nsenter", "--net="+e.sandbox.Path(), "--", self)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), envStage + "=1", seccomp.StageEnv + "=unix:" + supPath, envFetch + "=" + url}
 	cmd.Stdout, cmd.Stderr = f.out, f.errOut

@@ -235,7 +235,7 @@ func TestCleanupRemovesNamespaceAndProcesses(t *testing.T) {
 // namespace and reads what the server printed.
 func TestStartKernelServerAndWaitFor(t *testing.T) {
 	a, b := pair(t)
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	server := b.Command("nc", "-l", "10.213.0.2", "7013")
 	server.Stdout = out
 	server.Stderr = out

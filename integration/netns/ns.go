@@ -104,7 +104,7 @@ func (ns *NS) IP(t testing.TB, args ...string) []byte {
 func (ns *NS) Start(t testing.TB, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := ns.Command(args...)
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// Registered first so that it runs after the process was stopped and
@@ -217,20 +217,20 @@ func ipCommand(args ...string) ([]byte, error) {
 	return out, err
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running
+// SyncBuffer is a bytes.Buffer safe for the concurrent writes of a running
 // command and the reads of the test.
-type syncBuffer struct {
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -196,7 +196,7 @@ func (tp *topology) command(ctx context.Context, flags []string, argv ...string)
 func (tp *topology) run(t *testing.T, ctx context.Context, flags []string, argv ...string) outcome {
 	t.Helper()
 	cmd := tp.command(ctx, flags, argv...)
-	var stdout, stderr syncBuffer
+	var stdout, stderr netns.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err := cmd.Start()
@@ -242,7 +242,7 @@ func waitKillGroup(cmd *exec.Cmd) error {
 // sandbox is a `netprov run` running in the background.
 type sandbox struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *netns.SyncBuffer
 	start          time.Time
 	done           chan struct{}
 	err            error
@@ -252,7 +252,7 @@ type sandbox struct {
 // shows ready. The sandbox is killed when the test ends.
 func (tp *topology) start(t *testing.T, ctx context.Context, flags []string, ready string, argv ...string) *sandbox {
 	t.Helper()
-	s := &sandbox{cmd: tp.command(ctx, flags, argv...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	s := &sandbox{cmd: tp.command(ctx, flags, argv...), stdout: &netns.SyncBuffer{}, stderr: &netns.SyncBuffer{}, done: make(chan struct{})}
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	s.start = time.Now()
 	if err := s.cmd.Start(); err != nil {
@@ -312,9 +312,9 @@ func (s *sandbox) stop(t *testing.T) outcome {
 
 // startPeer starts argv in the kernel peer's namespace; it is killed when
 // the test ends. Its combined output is in the returned buffer.
-func (tp *topology) startPeer(t *testing.T, argv ...string) *syncBuffer {
+func (tp *topology) startPeer(t *testing.T, argv ...string) *netns.SyncBuffer {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &netns.SyncBuffer{}
 	cmd := tp.peer.Command(argv...)
 	cmd.Stdout, cmd.Stderr = out, out
 	t.Cleanup(func() {
@@ -364,7 +364,7 @@ func waitFor(ctx context.Context, cond func() bool) bool {
 
 // peerHTTPServer serves dir with python's http.server on P at port and
 // returns its log (one line per request, with the client's address).
-func (tp *topology) peerHTTPServer(t *testing.T, dir string, port int) *syncBuffer {
+func (tp *topology) peerHTTPServer(t *testing.T, dir string, port int) *netns.SyncBuffer {
 	t.Helper()
 	py := needProgram(t, "python3", "python3")
 	out := tp.startPeer(t, py, "-u", "-m", "http.server", "--bind", tp.peerAddr.String(), "--directory", dir, fmt.Sprint(port))
@@ -382,22 +382,4 @@ func writeFiles(t *testing.T, files map[string]string) string {
 		}
 	}
 	return dir
-}
-
-// syncBuffer collects a running command's output for concurrent reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
