@@ -262,12 +262,22 @@ func teardown(ctx context.Context, conf *NetConf, netconf []byte, id, ifname str
 	return errors.Join(errs...)
 }
 
-func cmdDel(args *skel.CmdArgs) error {
-	conf, err := parseConfig(args.StdinData)
+// parseLocked parses the network configuration and takes the plugin-wide
+// lock of its state directory (DEL and GC).
+func parseLocked(stdin []byte) (*NetConf, func(), error) {
+	conf, err := parseConfig(stdin)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	unlock, err := lockState(conf.StateDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return conf, unlock, nil
+}
+
+func cmdDel(args *skel.CmdArgs) error {
+	conf, unlock, err := parseLocked(args.StdinData)
 	if err != nil {
 		return err
 	}
@@ -340,11 +350,7 @@ func cmdCheck(args *skel.CmdArgs) error {
 }
 
 func cmdGC(args *skel.CmdArgs) error {
-	conf, err := parseConfig(args.StdinData)
-	if err != nil {
-		return err
-	}
-	unlock, err := lockState(conf.StateDir)
+	conf, unlock, err := parseLocked(args.StdinData)
 	if err != nil {
 		return err
 	}
