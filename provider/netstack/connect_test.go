@@ -9,8 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netprov/netprov/provider/netstack"
-	"github.com/netprov/netprov/stack/clock"
-	"github.com/netprov/netprov/stack/link/pipe"
 )
 
 // TestNonblockingConnectReadiness: poll on the conduit shows no POLLOUT
@@ -18,32 +16,12 @@ import (
 // then POLLOUT once established; the filler that kept the conduit
 // unwritable never reaches the peer (spec: non-blocking connect).
 func TestNonblockingConnectReadiness(t *testing.T) {
-	// Two nodes over a pipe whose server→client direction is delayed on a
-	// fake clock: the SYN-ACK waits until the test advances time.
-	fake := clock.NewFake()
-	a, b := pipe.New(pipe.Config{Clock: fake, BToA: pipe.Impairments{Delay: time.Second}})
-	na, nb := newNode(t, nil), newNode(t, nil)
-	nicA, err := na.AddNIC(a, "eth0", netip.MustParsePrefix("10.213.0.1/24"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nicB, err := nb.AddNIC(b, "eth0", netip.MustParsePrefix("10.213.0.2/24"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Static neighbours: ARP would time out behind the held direction.
-	na.ARP.Table(nicA.ID()).AddStatic(netip.MustParseAddr("10.213.0.2"), b.LinkAddress())
-	nb.ARP.Table(nicB.ID()).AddStatic(netip.MustParseAddr("10.213.0.1"), a.LinkAddress())
-	l, err := nb.Listen("tcp4", "10.213.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	p := netstack.New(na)
-	defer p.Close()
+	// The SYN-ACK waits until the test advances the fake clock.
+	p, fake, l := delayedPeer(t)
+	addr := addrPort(t, l.Addr())
 	s, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_STREAM)
 
-	if err := s.Connect(context.Background(), sockaddr(addrPort(t, l.Addr())), true); err != unix.EINPROGRESS {
+	if err := s.Connect(context.Background(), sockaddr(addr), true); err != unix.EINPROGRESS {
 		t.Fatalf("non-blocking connect = %v, want EINPROGRESS", err)
 	}
 	if m := pollFd(t, fd, unix.POLLIN|unix.POLLOUT, 0); m != 0 {
@@ -52,7 +30,7 @@ func TestNonblockingConnectReadiness(t *testing.T) {
 	if _, err := unix.SendmsgN(fd, []byte("x"), nil, nil, unix.MSG_DONTWAIT); err != unix.EAGAIN {
 		t.Fatalf("write while connecting = %v, want EAGAIN (Linux waits for the handshake)", err)
 	}
-	if err := s.Connect(context.Background(), sockaddr(addrPort(t, l.Addr())), true); err != unix.EALREADY {
+	if err := s.Connect(context.Background(), sockaddr(addr), true); err != unix.EALREADY {
 		t.Fatalf("second connect while pending = %v, want EALREADY", err)
 	}
 	established := false
@@ -66,10 +44,10 @@ func TestNonblockingConnectReadiness(t *testing.T) {
 	if e := soError(t, s); e != 0 {
 		t.Fatalf("SO_ERROR after connect = %v, want 0", e)
 	}
-	if err := s.Connect(context.Background(), sockaddr(addrPort(t, l.Addr())), true); err != nil {
+	if err := s.Connect(context.Background(), sockaddr(addr), true); err != nil {
 		t.Fatalf("connect after establishment = %v, want 0 (then EISCONN)", err)
 	}
-	if err := s.Connect(context.Background(), sockaddr(addrPort(t, l.Addr())), true); err != unix.EISCONN {
+	if err := s.Connect(context.Background(), sockaddr(addr), true); err != unix.EISCONN {
 		t.Fatalf("connect again = %v, want EISCONN", err)
 	}
 	srv := acceptConn(t, l)

@@ -2,6 +2,7 @@ package netstack_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -243,9 +244,10 @@ func TestConnectKeepsFile(t *testing.T) {
 	}
 }
 
-// delayedPeer is a provider on node A whose connections to a listener on
-// node B wait for the SYN-ACK until the test advances the fake clock.
-func delayedPeer(t *testing.T) (*netstack.Provider, *clock.Fake, netip.AddrPort) {
+// delayedPeer is a provider on node A whose connections to the returned
+// listener on node B wait for the SYN-ACK until the test advances the fake
+// clock.
+func delayedPeer(t *testing.T) (*netstack.Provider, *clock.Fake, net.Listener) {
 	t.Helper()
 	fake := clock.NewFake()
 	a, b := pipe.New(pipe.Config{Clock: fake, BToA: pipe.Impairments{Delay: time.Second}})
@@ -267,7 +269,7 @@ func delayedPeer(t *testing.T) (*netstack.Provider, *clock.Fake, netip.AddrPort)
 	t.Cleanup(func() { l.Close() })
 	p := netstack.New(na)
 	t.Cleanup(func() { p.Close() })
-	return p, fake, addrPort(t, l.Addr())
+	return p, fake, l
 }
 
 // TestInterruptedBlockingConnectReadiness: a blocking connect interrupted
@@ -276,7 +278,8 @@ func delayedPeer(t *testing.T) (*netstack.Provider, *clock.Fake, netip.AddrPort)
 // while SYN_SENT (not the fresh socket's POLLOUT|POLLHUP), POLLOUT when
 // established.
 func TestInterruptedBlockingConnectReadiness(t *testing.T) {
-	p, fake, to := delayedPeer(t)
+	p, fake, l := delayedPeer(t)
+	to := addrPort(t, l.Addr())
 	s, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_STREAM)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
