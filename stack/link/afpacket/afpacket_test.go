@@ -191,7 +191,7 @@ func TestAFPacketWriteDoesNotAllocate(t *testing.T) {
 	s := newSetup(t, Config{})
 	frame := lt.ARPFrame(header.BroadcastMAC, lt.ARPRequest, s.ep.LinkAddress(), stackIP, header.MAC{}, netip.MustParseAddr("10.213.78.99"))
 	pkts := make([]*buffer.Packet, 64)
-	allocs := testing.AllocsPerRun(20, func() {
+	allocs := lt.AllocsPerRun(20, func() {
 		for i := range pkts {
 			p := buffer.New(buffer.Headroom, len(frame))
 			copy(p.Append(len(frame)), frame)

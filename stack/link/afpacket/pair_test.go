@@ -85,7 +85,7 @@ func TestAFPacketPairSteadyStateDoesNotAllocate(t *testing.T) {
 	b.Attach(c)
 	pkts := make([]*buffer.Packet, 32)
 	var want int64
-	allocs := testing.AllocsPerRun(50, func() {
+	allocs := lt.AllocsPerRun(50, func() {
 		sendBatch(t, a, b, pkts, 1000)
 		want += int64(len(pkts))
 		waitCount(t, c, want)

@@ -147,7 +147,7 @@ func TestTAPWriteDoesNotAllocate(t *testing.T) {
 	ep, _, _ := newTAP(t, true)
 	frame := lt.ARPFrame(header.BroadcastMAC, lt.ARPRequest, ep.LinkAddress(), stackIP, header.MAC{}, netip.MustParseAddr("10.213.77.99"))
 	pkts := make([]*buffer.Packet, 64)
-	allocs := testing.AllocsPerRun(20, func() {
+	allocs := lt.AllocsPerRun(20, func() {
 		for i := range pkts {
 			p := buffer.New(buffer.Headroom, len(frame))
 			copy(p.Append(len(frame)), frame)
