@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netprov/netprov/stack/netns"
 )
 
 // Socket ioctl requests the filter traps (see Filter).
@@ -213,15 +215,14 @@ func (s *ifaceSockets) close() {
 // socketInNetns makes a datagram socket of family in the network namespace
 // at nsPath, unbound (it takes no port): its ioctls (the family's own,
 // then dev_ioctl's) answer interface ioctls for that namespace. The setns
-// happens on a locked thread that is thrown away.
+// happens on a locked thread that is thrown away (never the main thread).
 func socketInNetns(nsPath string, family int) (int, error) {
 	type result struct {
 		fd  int
 		err error
 	}
 	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+	netns.OnDiscardedThread(func() {
 		nsfd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			ch <- result{-1, fmt.Errorf("open %s: %w", nsPath, err)}
@@ -245,7 +246,7 @@ func socketInNetns(nsPath string, family int) (int, error) {
 			err = fmt.Errorf("socket(%d) in %s: %w", family, nsPath, err)
 		}
 		ch <- result{fd, err}
-	}()
+	})
 	r := <-ch
 	return r.fd, r.err
 }

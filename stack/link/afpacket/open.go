@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netprov/netprov/stack/header"
-	"github.com/netprov/netprov/stack/link/internal/netns"
+	"github.com/netprov/netprov/stack/netns"
 )
 
 // ifaceInfo is what the endpoint learns about its interface.

@@ -5,8 +5,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/netprov/netprov/stack/link/internal/netns"
 	"github.com/netprov/netprov/stack/link/vnet"
+	"github.com/netprov/netprov/stack/netns"
 )
 
 // openTAP creates (or attaches to) the TAP device in the configured

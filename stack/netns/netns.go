@@ -1,6 +1,7 @@
 // Package netns runs code inside another network namespace. Link
-// endpoints use it to create their TAP device or packet socket there: a
-// device or socket stays in the namespace it was created in.
+// endpoints use it to create their TAP device or packet socket there, the
+// providers and the shim to make sockets in a namespace: a device or
+// socket stays in the namespace it was created in.
 package netns
 
 import (
@@ -53,4 +54,31 @@ func doLocked(path string, f func() error) (restored bool, err error) {
 		return false, fmt.Errorf("netns: return from %s: %w", path, err)
 	}
 	return true, ferr
+}
+
+// OnDiscardedThread runs f on a new goroutine locked to an OS thread that
+// the runtime throws away when f returns, so f may leave the thread in
+// another namespace for good (unshare, setns without a way back). That
+// thread is never the process's main thread: a goroutine that ends locked
+// to the main thread does not end the thread (the runtime keeps it,
+// wedged), and the main thread's namespaces are what /proc/self/ns shows
+// for the whole process. OnDiscardedThread returns at once.
+func OnDiscardedThread(f func()) {
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			f()
+			return // still locked: the thread exits with the goroutine
+		}
+		// On the main thread: f goes to a goroutine of its own, which
+		// cannot be scheduled here while this one holds the thread.
+		locked := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			close(locked)
+			f()
+		}()
+		<-locked
+		runtime.UnlockOSThread()
+	}()
 }

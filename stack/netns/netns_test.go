@@ -2,13 +2,13 @@ package netns
 
 import (
 	"errors"
+	"runtime"
 	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	nskit "github.com/netprov/netprov/integration/netns"
-	"github.com/netprov/netprov/stack/link/internal/linktest"
 )
 
 func inode(t *testing.T, path string) uint64 {
@@ -21,7 +21,7 @@ func inode(t *testing.T, path string) uint64 {
 }
 
 func TestDoRunsInsideAndRestores(t *testing.T) {
-	linktest.RequireRoot(t)
+	nskit.RequireRoot(t)
 	path := nskit.New(t, "").Path()
 	before := inode(t, "/proc/thread-self/ns/net")
 	var inside uint64
@@ -43,5 +43,33 @@ func TestDoRunsInsideAndRestores(t *testing.T) {
 	}
 	if err := Do("/run/netns/np-missing", func() error { return nil }); !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("Do on a missing namespace: %v", err)
+	}
+}
+
+// TestOnDiscardedThreadAvoidsMainThread: f never runs on the process's
+// main thread, even when OnDiscardedThread is called from a goroutine
+// that sits on it (a locked main thread is kept, not thrown away, and its
+// namespaces are what /proc/self/ns shows).
+func TestOnDiscardedThreadAvoidsMainThread(t *testing.T) {
+	type where struct{ tid, caller int }
+	got := make(chan where, 1)
+	go func() {
+		// Get onto the main thread if the scheduler lets us.
+		runtime.LockOSThread()
+		for i := 0; i < 1000 && unix.Gettid() != unix.Getpid(); i++ {
+			runtime.UnlockOSThread()
+			runtime.Gosched()
+			runtime.LockOSThread()
+		}
+		caller := unix.Gettid()
+		runtime.UnlockOSThread()
+		OnDiscardedThread(func() { got <- where{unix.Gettid(), caller} })
+	}()
+	w := <-got
+	if w.tid == unix.Getpid() {
+		t.Fatalf("f ran on the main thread (called from thread %d)", w.caller)
+	}
+	if w.caller != unix.Getpid() {
+		t.Logf("the caller never reached the main thread (it ran on %d): only the plain case was exercised", w.caller)
 	}
 }
