@@ -3,6 +3,7 @@ package socketshim
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -123,21 +124,36 @@ func (c *call) sendmsg(e *entry, fd int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Without a destination the conduit carries it; control messages of
-	// IP levels are ignored there (only SOL_SOCKET ones are parsed).
-	if h.name == 0 {
+	// Without a destination the conduit carries it. Control messages of
+	// IP levels must not reach a datagram conduit's kernel socket (a UDP
+	// conduit would apply IP_PKTINFO in the conduit namespace): such a
+	// sendmsg is served, and the stack sends it as a plain send, as an
+	// AF_UNIX conduit always did (the control messages are ignored).
+	if !servedSend(e, h) {
 		return 0, errContinue
 	}
 	return c.sendOne(e, fd, h, c.intArg(2))
 }
 
+func hasName(h msghdr) bool { return h.name != 0 }
+
+// servedSend reports whether a sendmsg must be served: it names a
+// destination, or it carries control messages a datagram conduit's
+// kernel socket must not see (see sendmsg).
+func servedSend(e *entry, h msghdr) bool {
+	return h.name != 0 || h.controllen != 0 && e.sotype != unix.SOCK_STREAM && !e.sock.Passthrough()
+}
+
 func (c *call) sendOne(e *entry, fd int, h msghdr, flags int) (int64, error) {
-	to, err := readSockaddr(c.mem, h.name, uint64(h.namelen))
-	if err != nil {
-		return 0, err
-	}
-	if to == nil {
-		to = []byte{}
+	var to []byte // nil: no destination (a connected send)
+	if h.name != 0 {
+		var err error
+		if to, err = readSockaddr(c.mem, h.name, uint64(h.namelen)); err != nil {
+			return 0, err
+		}
+		if to == nil {
+			to = []byte{}
+		}
 	}
 	iovs, _, err := readIovecs(c.mem, h.iov, h.iovlen)
 	if err != nil {
@@ -226,15 +242,6 @@ func (c *call) readMmsgVec() (uint64, []msghdr, error) {
 	return vec, hs, nil
 }
 
-func hasName(hs []msghdr) bool {
-	for _, h := range hs {
-		if h.name != 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // sendmmsg sends each message like sendmsg; an error after the first
 // message ends the batch with the count sent, as on Linux.
 func (c *call) sendmmsg(e *entry, fd int) (int64, error) {
@@ -242,7 +249,7 @@ func (c *call) sendmmsg(e *entry, fd int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !hasName(hs) {
+	if !slices.ContainsFunc(hs, func(h msghdr) bool { return servedSend(e, h) }) {
 		return 0, errContinue
 	}
 	flags := c.intArg(3)
@@ -289,7 +296,7 @@ func (c *call) recvmmsg(e *entry, fd int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if e.sotype == unix.SOCK_STREAM || (!hasName(hs) && !anyWantsControl(e, hs)) {
+	if e.sotype == unix.SOCK_STREAM || (!slices.ContainsFunc(hs, hasName) && !anyWantsControl(e, hs)) {
 		return 0, errContinue
 	}
 	flags := c.intArg(3)

@@ -26,13 +26,15 @@ func Filter() seccomp.Filter {
 		notify(unix.SYS_SETSOCKOPT),
 		notify(unix.SYS_GETSOCKOPT),
 		notify(unix.SYS_SHUTDOWN),
-		// send() and recv() are sendto/recvfrom without an address: the
-		// data path, left to the conduit. (Only the pointer's low 32 bits
-		// are compared; an address whose low half is zero is not served.)
+		// send() and recv() are sendto/recvfrom without an address (all
+		// 64 bits of the pointer zero): the data path, left to the
+		// conduit. An address must never reach the conduit's kernel
+		// socket (a UDP conduit would send to it in the conduit
+		// namespace).
 		{Syscall: unix.SYS_SENDTO, Action: seccomp.ActAllow,
-			Arg: &seccomp.ArgMatch{Index: 4, Values: []uint32{0}, Else: seccomp.ActNotify}},
+			Arg: &seccomp.ArgMatch{Index: 4, Wide: true, Values: []uint32{0}, Else: seccomp.ActNotify}},
 		{Syscall: unix.SYS_RECVFROM, Action: seccomp.ActAllow,
-			Arg: &seccomp.ArgMatch{Index: 4, Values: []uint32{0}, Else: seccomp.ActNotify}},
+			Arg: &seccomp.ArgMatch{Index: 4, Wide: true, Values: []uint32{0}, Else: seccomp.ActNotify}},
 		notify(unix.SYS_SENDMSG),
 		notify(unix.SYS_RECVMSG),
 		notify(unix.SYS_SENDMMSG),

@@ -320,6 +320,25 @@ func scenarioUDP() {
 	n, fl, err = recvfrom(b, buf, 0, 16)
 	kv("recv_connected", fmt.Sprintf("%d/%s/%q/len%d/port_ok=%t", n, en(err), buf[:max(n, 0)], fl, portOf(from) == aport))
 
+	// sendmsg without a name but with an IP-level control message, on the
+	// connected socket: Linux sends it from the given source. (It must
+	// not reach a UDP conduit's kernel socket, which would send it in the
+	// conduit namespace, where its own end drops it.)
+	pi := unix.Inet4Pktinfo{Spec_dst: localhost}
+	ctl := make([]byte, unix.CmsgSpace(unix.SizeofInet4Pktinfo))
+	ch := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+	ch.Level, ch.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+	ch.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+	copy(ctl[unix.CmsgLen(0):], unsafe.Slice((*byte)(unsafe.Pointer(&pi)), unix.SizeofInet4Pktinfo))
+	pk := []byte("pkt")
+	piov := []unix.Iovec{{Base: &pk[0], Len: 3}}
+	pmsg := unix.Msghdr{Iov: &piov[0], Iovlen: 1, Control: &ctl[0], Controllen: uint64(len(ctl))}
+	r, _, e = unix.Syscall(unix.SYS_SENDMSG, uintptr(a), uintptr(unsafe.Pointer(&pmsg)), 0)
+	kv("sendmsg_pktinfo_connected", fmt.Sprintf("%d/%s", r, en(errnoErr(e))))
+	waitFd(b, unix.POLLIN)
+	n, _, err = recvfrom(b, buf, unix.MSG_DONTWAIT, 16)
+	kv("recv_pktinfo", fmt.Sprintf("%d/%s/%q", n, en(err), buf[:max(n, 0)]))
+
 	// IPv6 loopback.
 	c6, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM, 0)
 	kv("socket6", en(err))

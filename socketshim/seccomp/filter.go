@@ -35,8 +35,11 @@ type Rule struct {
 // is enough for the int arguments it is meant for (socket family, fd), which
 // the kernel itself truncates to 32 bits.
 type ArgMatch struct {
-	Index  int      // 0..5
-	Mask   uint32   // 0 means all 32 bits
+	Index int    // 0..5
+	Mask  uint32 // 0 means all 32 bits (of the low half)
+	// Wide also requires the high 32 bits to be zero for a match (a
+	// pointer compared with NULL); otherwise only the low 32 bits count.
+	Wide   bool
 	Values []uint32 // values; with Ranges, 1..200 compares in all
 	// Ranges also match (inclusive bounds, after Mask), e.g. a block of
 	// ioctl request numbers.
@@ -120,8 +123,14 @@ func ruleBody(r Rule) ([]unix.SockFilter, error) {
 	if !m.Else.valid() {
 		return nil, fmt.Errorf("invalid else action %v", m.Else)
 	}
-	// Low 32 bits of args[i]: x86_64 is little-endian.
-	body := []unix.SockFilter{loadAbs(offsetArgs + 8*uint32(m.Index))}
+	// Low 32 bits of args[i] at its offset, high ones 4 bytes on: x86_64
+	// is little-endian.
+	var body []unix.SockFilter
+	if m.Wide {
+		// A high half that is not zero goes to the else-return.
+		body = append(body, loadAbs(offsetArgs+8*uint32(m.Index)+4), jump(unix.BPF_JEQ, 0, 1, 0), ret(m.Else.Ret()))
+	}
+	body = append(body, loadAbs(offsetArgs+8*uint32(m.Index)))
 	if m.Mask != 0 && m.Mask != 0xffffffff {
 		body = append(body, unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: m.Mask})
 	}
