@@ -5,7 +5,9 @@
 // program, so read, write, poll and epoll run natively without a trap.
 //
 // Implementations live in subpackages: netstack (the userspace stack; the
-// injected fd is one end of an AF_UNIX socketpair pumped by the provider),
+// injected fd is one end of a pair pumped by the provider: AF_UNIX for
+// streams and ICMP echo, kernel UDP sockets in a private namespace for
+// UDP),
 // host (real kernel sockets created in a dedicated network namespace and
 // injected directly), and none (loopback only, served by the userspace
 // stack).

@@ -136,3 +136,21 @@ func BenchmarkAcceptClose(b *testing.B) {
 		c.Close()
 	}
 }
+
+// BenchmarkUDPSocketBindClose measures a UDP socket's life as a resolver
+// uses it: socket (the conduit pair), bind to an ephemeral port (the
+// target end is bound and our end connected to it) and close.
+func BenchmarkUDPSocketBindClose(b *testing.B) {
+	p, _ := newProvider(b)
+	any := sockaddr(netip.MustParseAddrPort("127.0.0.1:0"))
+	for i := 0; i < b.N; i++ {
+		s, err := p.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Bind(any); err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}

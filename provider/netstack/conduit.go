@@ -36,6 +36,9 @@ type conduit struct {
 	// afterListen, when set (tests only), runs with the joiner once it
 	// listens, before the target end connects.
 	afterListen func(joiner int)
+	// udp is set for the kernel UDP pair of a UDP socket (udpconduit.go);
+	// target and ours are then UDP sockets.
+	udp *udpConduit
 }
 
 // newConduit creates a socketpair of type typ (SOCK_STREAM or

@@ -3,9 +3,9 @@ package netstack
 import (
 	"context"
 	"hash/maphash"
-	"io"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -32,6 +32,16 @@ type dgramState struct {
 	// upDone is closed when dgramUp ends (the target end was shut down
 	// for writing, or closed, and every datagram before that was sent).
 	upDone chan struct{}
+	// upMu is held by dgramUp from reading a datagram off our end until
+	// the stack took it; upIdle is signalled when it found our end
+	// empty (waitUpDrained).
+	upMu   sync.Mutex
+	upIdle chan struct{}
+	// errPending: the stack socket signalled an error that dgramDown
+	// has not yet moved to a UDP conduit (moveDgramError).
+	errPending atomic.Bool
+	// connMu serialises connect (connectDgram).
+	connMu sync.Mutex
 
 	// seq is dgramDown's progress for settleLoopback (settle.go).
 	seq pumpSeq
@@ -52,7 +62,7 @@ type dgramMeta struct {
 const maxFIFO = 1 << 16
 
 func (s *Socket) startDgram() {
-	s.dgram = &dgramState{kick: make(chan struct{}, 1), upDone: make(chan struct{})}
+	s.dgram = &dgramState{kick: make(chan struct{}, 1), upDone: make(chan struct{}), upIdle: make(chan struct{}, 1)}
 	// The receive pump's waiter is registered here, not in the pump
 	// goroutine: a datagram that arrives before the goroutine runs is
 	// then counted for settleLoopback (settle.go) and not missed.
@@ -60,7 +70,14 @@ func (s *Socket) startDgram() {
 	var entry *waiter.Entry
 	if _, ok := s.so.Endpoint().(dgram.ControlReader); ok {
 		ready = make(chan struct{}, 1)
-		entry = &waiter.Entry{Mask: waiter.EventIn | waiter.EventHUp, Callback: func(waiter.EventMask) {
+		mask := waiter.EventIn | waiter.EventHUp
+		if s.c.udp != nil {
+			mask |= waiter.EventErr
+		}
+		entry = &waiter.Entry{Mask: mask, Callback: func(m waiter.EventMask) {
+			if m&waiter.EventErr != 0 {
+				s.dgram.errPending.Store(true)
+			}
 			s.notified()
 			select {
 			case ready <- struct{}{}:
@@ -75,42 +92,81 @@ func (s *Socket) startDgram() {
 }
 
 // dgramUp sends each datagram the target wrote on the conduit. Errors of
-// the send (EDESTADDRREQ on an unconnected socket, ENETUNREACH) cannot
-// reach the target: its write already succeeded (see doc.go).
+// the send (ENETUNREACH, EDESTADDRREQ on an unconnected socket with a
+// SEQPACKET conduit) cannot reach the target: its write already
+// succeeded; a pending ICMP error the send took goes to a UDP conduit's
+// target end (upSendError).
 func (s *Socket) dgramUp() {
 	defer s.wg.Done()
 	defer close(s.dgram.upDone)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
+	d := s.dgram
+	rc, err := s.c.ours.SyscallConn()
+	if err != nil {
+		return
+	}
 	for {
-		n, err := s.c.ours.Read(buf)
-		if err == io.EOF {
-			var m int16
-			withFd(s.c.ours, func(fd int) { m = pollMask(fd, unix.POLLIN|unix.POLLRDHUP) })
-			if m&(unix.POLLRDHUP|unix.POLLHUP) != 0 {
-				// The target shut down writing (POLLHUP: both ways).
-				// It still holds the socket: the provider keeps its
-				// copy of a datagram conduit, so the target's close is
-				// the shim's Close, never seen here.
-				return
+		var n int
+		var rerr error
+		if err := rc.Read(func(fd uintptr) bool {
+			d.upMu.Lock()
+			n, rerr = unix.Read(int(fd), buf)
+			if rerr == unix.EAGAIN {
+				d.upMu.Unlock()
+				select {
+				case d.upIdle <- struct{}{}:
+				default:
+				}
+				return false
 			}
-			err = nil // a zero-length datagram
+			return true
+		}); err != nil {
+			return // closed (abort)
 		}
-		if err != nil {
-			return
-		}
-		if _, _, err := s.so.Write(s.ctx, buf[:n]); socket.IsInterrupt(err) && s.ctx.Err() != nil {
+		end := s.sendUp(buf, n, rerr)
+		d.upMu.Unlock()
+		if end {
 			return
 		}
 	}
 }
 
+// sendUp sends the datagram dgramUp read (n bytes, or the read's error
+// rerr) to the stack; it reports that the pump must end.
+func (s *Socket) sendUp(buf []byte, n int, rerr error) bool {
+	if rerr != nil {
+		// A UDP conduit's end has no error of its own to end on.
+		return s.c.udp == nil
+	}
+	if n == 0 && s.c.udp == nil {
+		var m int16
+		withFd(s.c.ours, func(fd int) { m = pollMask(fd, unix.POLLIN|unix.POLLRDHUP) })
+		if m&(unix.POLLRDHUP|unix.POLLHUP) != 0 {
+			// The target shut down writing (POLLHUP: both ways). It
+			// still holds the socket: the provider keeps its copy of a
+			// datagram conduit, so the target's close is the shim's
+			// Close, never seen here.
+			return true
+		}
+		// else a zero-length datagram
+	}
+	_, _, err := s.so.Write(s.ctx, buf[:n])
+	if socket.IsInterrupt(err) {
+		return s.ctx.Err() != nil
+	}
+	if err != nil {
+		s.upSendError(err)
+	}
+	return false
+}
+
 // dgramDown moves received datagrams into the conduit, recording their
 // sources and control data. The stack's pending error (an ICMP error on a
-// connected socket) is left in place: the target cannot get it from a
-// native read of the conduit, but SO_ERROR and the served
-// recvfrom/recvmsg report it (see doc.go).
+// connected socket) is moved to a UDP conduit's target end
+// (moveDgramError); with a SEQPACKET conduit it is left in the stack,
+// where SO_ERROR and the served recvfrom/recvmsg report it (see doc.go).
 func (s *Socket) dgramDown(entry *waiter.Entry, ready <-chan struct{}) {
 	defer s.wg.Done()
 	bp := bufPool.Get().(*[]byte)
@@ -125,10 +181,24 @@ func (s *Socket) dgramDown(entry *waiter.Entry, ready <-chan struct{}) {
 		cr = nil
 	}
 	for {
+		if d.errPending.Swap(false) {
+			s.moveDgramError()
+		}
 		var m dgramMeta
 		if cr != nil {
 			seen := d.seq.notified.Load()
 			res, ctl, err := cr.ReadControl(buf, stack.ReadOptions{}, true)
+			if err == nil && res.Total == 0 && !res.From.IsValid() {
+				// Shut down for reading, nothing queued (every datagram
+				// has a source). A SEQPACKET conduit's target end was
+				// shut down too: nothing more goes through it. Linux's
+				// UDP still queues what arrives: a UDP conduit's pump
+				// waits for it.
+				if s.c.udp == nil {
+					return
+				}
+				err = unix.EAGAIN
+			}
 			if err == unix.EAGAIN {
 				s.pumpIdle(seen)
 				select {
@@ -144,9 +214,6 @@ func (s *Socket) dgramDown(entry *waiter.Entry, ready <-chan struct{}) {
 				}
 				continue
 			}
-			if res.Total == 0 && !res.From.IsValid() {
-				return // shut down for reading (every datagram has a source)
-			}
 			m = dgramMeta{from: res.From, n: res.N, info: ctl.Info, hasInfo: true}
 		} else {
 			r, err := s.so.RecvMsg(s.ctx, buf, 0)
@@ -159,13 +226,16 @@ func (s *Socket) dgramDown(entry *waiter.Entry, ready <-chan struct{}) {
 			m = dgramMeta{from: r.From, n: r.N}
 		}
 		m.hash = maphash.Bytes(s.p.seed, buf[:m.n])
+		s.bindTarget() // (a no-op once bound)
 		d.mu.Lock()
 		if len(d.fifo) >= maxFIFO {
 			d.fifo = append(d.fifo[:0], d.fifo[len(d.fifo)/2:]...)
 		}
 		d.fifo = append(d.fifo, m)
 		d.mu.Unlock()
-		if _, err := s.c.ours.Write(buf[:m.n]); err != nil {
+		if _, err := s.c.ours.Write(buf[:m.n]); err != nil && (s.c.udp == nil || s.ctx.Err() != nil) {
+			// (A UDP conduit drops what the target end has no room
+			// for, as UDP does, and has no error of its own to end on.)
 			return
 		}
 		select {
@@ -376,12 +446,15 @@ func (s *Socket) SendTo(ctx context.Context, p []byte, flags int, to []byte, non
 	viaConduit := s.stream && (s.phase == phaseConnecting || s.phase == phasePumping)
 	s.mu.Unlock()
 	if !viaConduit {
+		s.syncAutobind()
+		s.drainUp() // in order with the target's writes
 		lo := s.p.loEndpoint()
 		var before uint64
 		if lo != nil {
 			before = lo.Pushed()
 		}
 		n, _, err := s.so.SendTo(ctx, p, flags, to)
+		s.bindTarget() // sendto autobinds
 		if lo != nil && !s.stream {
 			// A datagram to this host: delivered before sendto
 			// returns, as on Linux (settle.go).
@@ -418,4 +491,33 @@ func (s *Socket) SendTo(ctx context.Context, p []byte, flags int, to []byte, non
 			return 0, werr
 		}
 	}
+}
+
+// flushDgrams waits (bounded) until the up pump sent the datagrams the
+// target wrote before its last close: on Linux they left with each
+// write(2).
+func (s *Socket) flushDgrams() {
+	select {
+	case <-s.dgram.upDone:
+		return // the pump ended (the target shut down writing)
+	default:
+	}
+	s.dgram.waitUpDrained(s.c.ours, dgramDrainTimeout)
+}
+
+// connectDgram connects a datagram socket; a UDP conduit's target end
+// follows (mirrorConnect). Concurrent connects are serialised, so the
+// stack socket and the target end end up with the same association.
+func (s *Socket) connectDgram(ctx context.Context, sa []byte) error {
+	s.dgram.connMu.Lock()
+	defer s.dgram.connMu.Unlock()
+	s.syncAutobind()
+	s.drainUp() // datagrams written before go to the old peer
+	err := s.so.Connect(ctx, sa)
+	if err != nil {
+		s.bindTarget() // a connect that failed may have autobound
+		return err
+	}
+	s.mirrorConnect(sa)
+	return nil
 }

@@ -50,9 +50,23 @@ func (s *Socket) encodeControl(info dgram.RecvInfo, control []byte) (int, bool) 
 	return c.Encode(control, time.Now())
 }
 
-// takeDgramError returns and clears the stack socket's pending error
-// (sock_error), or 0.
+// takeDgramError returns and clears the socket's pending error: the
+// stack socket's (sock_error), else one moveDgramError could not hand to
+// the conduit; or 0.
 func (s *Socket) takeDgramError() unix.Errno {
+	if e := s.takeStackDgramError(); e != 0 {
+		return e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.pendingErr
+	s.pendingErr = 0
+	return e
+}
+
+// takeStackDgramError returns and clears the stack socket's pending
+// error, or 0.
+func (s *Socket) takeStackDgramError() unix.Errno {
 	var b [4]byte
 	n, err := s.so.GetSockOpt(unix.SOL_SOCKET, unix.SO_ERROR, b[:])
 	if err != nil || n < 4 {

@@ -12,9 +12,46 @@
 // stack→conduit pump, which fills the stack's receive buffer and closes
 // TCP's window.
 //
-// Stream sockets use SOCK_STREAM conduits (4 MiB buffers); datagram
-// sockets (UDP, ICMP echo) use SOCK_SEQPACKET conduits so that datagram
-// boundaries, including empty datagrams, survive.
+// Stream sockets use SOCK_STREAM conduits (4 MiB buffers). UDP sockets
+// use a pair of kernel UDP sockets on loopback in the provider's private
+// network namespace (conduitnet.go, udpconduit.go; "UDP conduits" below).
+// ICMP echo sockets, and UDP sockets when that namespace cannot be made
+// (it needs CAP_SYS_ADMIN; IPv6 for AF_INET6), use SOCK_SEQPACKET
+// conduits so that datagram boundaries, including empty datagrams,
+// survive.
+//
+// # UDP conduits
+//
+// The target end of a UDP socket is a kernel UDP socket, so every native
+// call on it is answered by Linux's UDP itself; the provider keeps that
+// socket's state in step with the stack socket's:
+//   - bound only while the stack socket is bound, with port 0 so that
+//     udp_disconnect unbinds it as it unbinds the socket; our end is then
+//     connected to it. A native send on an unbound, unconnected socket
+//     autobinds it before failing with EDESTADDRREQ (inet_sendmsg): the
+//     next served call (getsockname, bind, connect, sendto) finds the
+//     target end bound and autobinds the stack socket too, on the
+//     address it kept;
+//   - connected to our end exactly while the stack socket is connected:
+//     native writes on an unconnected socket fail with EDESTADDRREQ, and
+//     connect(AF_UNSPEC) dissolves it (c-udp-af-unspec-disconnect,
+//     u-edestaddrreq);
+//   - shut down as the stack socket is, so a MSG_DONTWAIT recv after
+//     SHUT_RD gives EAGAIN, a blocking one 0, and a send after SHUT_WR
+//     EPIPE (u-shutdown);
+//   - an ICMP error the stack socket gets while connected is moved to it
+//     (moveDgramError): the provider sends the matching ICMP error on the
+//     namespace's loopback, quoting a datagram of the pair, and the kernel
+//     sets the socket error, so native recv and send report ECONNREFUSED
+//     once and poll shows POLLERR (u-econnrefused-connected,
+//     r-udp-connected-refused). Errors no ICMP message makes Linux's UDP
+//     report on a connected socket stay with the provider for SO_ERROR
+//     and the served recvfrom/recvmsg.
+//
+// Before a served connect or sendto on a connected socket, and before
+// shutdown(SHUT_WR), the provider waits (bounded) until the up pump sent
+// the datagrams the target wrote before: on Linux they left with the old
+// association.
 //
 // # Linux semantics through an AF_UNIX conduit
 //
@@ -198,22 +235,21 @@
 //     socket whose connect failed; programs normally open a new socket).
 //     A blocking connect that failed leaves the socket reusable.
 //   - Write errors of datagram sockets written through the conduit
-//     (EDESTADDRREQ on an unconnected socket, ENETUNREACH, EMSGSIZE) are
-//     lost: the target's write(2) already succeeded.
-//   - ICMP errors on connected datagram sockets (ECONNREFUSED after a
-//     port unreachable) stay pending in the stack, where
-//     getsockopt(SO_ERROR) and a served recvfrom/recvmsg (one asking for
-//     the source or for control messages; a blocked one wakes up) report
-//     and clear them as on Linux. A native read/recv on the conduit
-//     cannot: it returns EAGAIN or the next datagram, and poll shows no
-//     POLLERR (semantics scenarios u-econnrefused-connected,
-//     r-udp-connected-refused). An AF_UNIX socket's only error is the
-//     ECONNRESET unix_release_sock sets, for good, when its peer closes
-//     with unread data, and nothing ever reaches its error queue, so the
-//     conduit has no way to show a transient ECONNREFUSED. If the target
-//     writes again first, the pump's send takes the error and the
-//     datagram is not sent (as Linux's send fails with it), but the
-//     target's write succeeded.
+//     (ENETUNREACH, EMSGSIZE beyond the path MTU; EDESTADDRREQ on an
+//     unconnected ICMP echo or SEQPACKET-conduit UDP socket) are lost:
+//     the target's write(2) already succeeded.
+//   - UDP conduits have no back-pressure between their ends: datagrams
+//     the target writes faster than the stack sends them queue in our
+//     end (4 MiB) and beyond that are dropped, as UDP drops them; a
+//     SEQPACKET conduit blocks the writer instead.
+//   - SEQPACKET conduits (ICMP echo sockets, and UDP without the conduit
+//     namespace): ICMP errors on connected sockets stay pending in the
+//     stack, where getsockopt(SO_ERROR) and a served recvfrom/recvmsg
+//     report and clear them as on Linux; a native read/recv cannot (an
+//     AF_UNIX socket's only error is the ECONNRESET of a peer closing
+//     with unread data) and poll shows no POLLERR. A native write on an
+//     unconnected socket succeeds, and after shutdown(SHUT_RD) a
+//     MSG_DONTWAIT recv returns 0 (Linux UDP: EAGAIN).
 //   - Datagram control messages: the receive time (SO_TIMESTAMP) is when
 //     the stack queued the datagram, or when the pump took it if no
 //     timestamp option was on then; IP_RECVOPTS and IP_RETOPTS never
@@ -223,11 +259,11 @@
 //   - FIONREAD/SIOCOUTQ (Ioctl) add the conduit's queues to the stack's;
 //     FIONREAD counts the bytes in flight in the stack→conduit pump,
 //     SIOCOUTQ not those in the conduit→stack one.
-//   - Datagram sockets: FIONREAD is the next datagram's size (peeked
-//     with MSG_TRUNC on the target end); shutdown(SHUT_WR) first waits
-//     (bounded) until the pump sent every datagram written before it.
-//     After shutdown(SHUT_RD) a MSG_DONTWAIT recv returns 0 (Linux UDP:
-//     EAGAIN; a blocking one returns 0 on both).
+//   - Datagram sockets: FIONREAD is the size of the next datagram in
+//     the target end, else the stack's next (on a UDP conduit a
+//     zero-length datagram in the target end is passed over: SIOCINQ
+//     says 0 for it); shutdown(SHUT_WR) first waits (bounded) until the
+//     pump sent every datagram written before it.
 //   - Stream poll masks the connected conduit cannot show: a listener
 //     shut down with SHUT_RD (Linux disconnects it: POLLOUT|POLLHUP; the
 //     conduit stays connected and filled: no events); an RST after the

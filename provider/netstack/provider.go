@@ -3,6 +3,7 @@ package netstack
 import (
 	"context"
 	"hash/maphash"
+	"log/slog"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -32,6 +33,9 @@ type Provider struct {
 	closed  bool
 
 	settle settleState // see settle.go
+
+	cnetOnce sync.Once
+	cnet     *conduitNet // nil: UDP sockets keep AF_UNIX conduits
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -80,7 +84,15 @@ func (p *Provider) Socket(family, sotype, protocol int) (provider.Socket, error)
 func (p *Provider) wrap(so *socket.Socket, established bool) (*Socket, error) {
 	var c *conduit
 	var err error
+	if p.udpConduits(so) {
+		// On failure (the conduit namespace's ports or addresses ran
+		// out) the socket gets a SEQPACKET conduit instead.
+		if c, err = newUDPConduit(p.cnet, so.Family()); err != nil {
+			slog.Debug("netstack: UDP conduit", "err", err)
+		}
+	}
 	switch {
+	case c != nil:
 	case so.Type() != unix.SOCK_STREAM:
 		c, err = newConduit(unix.SOCK_SEQPACKET, dgramConduitBuf)
 	case established:
@@ -110,6 +122,26 @@ func (p *Provider) wrap(so *socket.Socket, established bool) (*Socket, error) {
 	return s, nil
 }
 
+// udpConduits reports whether so gets a kernel UDP conduit
+// (udpconduit.go), making the conduit namespace on first use. Without it
+// (no CAP_SYS_ADMIN, or no IPv6 for an AF_INET6 socket) a UDP socket gets
+// an AF_UNIX SOCK_SEQPACKET conduit, as ICMP echo sockets always do; see
+// doc.go for what that changes.
+func (p *Provider) udpConduits(so *socket.Socket) bool {
+	if so.Protocol() != unix.IPPROTO_UDP {
+		return false
+	}
+	p.cnetOnce.Do(func() {
+		n, err := newConduitNet()
+		if err != nil {
+			slog.Warn("netstack: UDP sockets get AF_UNIX conduits", "err", err)
+			return
+		}
+		p.cnet = n
+	})
+	return p.cnet != nil && (so.Family() == unix.AF_INET || p.cnet.v6)
+}
+
 func (p *Provider) forget(s *Socket) {
 	p.mu.Lock()
 	delete(p.sockets, s)
@@ -128,6 +160,10 @@ func (p *Provider) Close() error {
 	p.mu.Unlock()
 	for _, s := range all {
 		s.abort()
+	}
+	p.cnetOnce.Do(func() {})
+	if p.cnet != nil {
+		p.cnet.close()
 	}
 	if p.cfg.OwnsNode {
 		return p.node.Close()

@@ -51,8 +51,9 @@ type Socket struct {
 	// releaseWanted: ReleaseConduit was called (applied once possible).
 	releaseWanted bool
 	// pendingErr is a connect error the stack returned to the provider
-	// itself (a non-blocking connect that failed at once); SO_ERROR
-	// reports it.
+	// itself (a non-blocking connect that failed at once), or a datagram
+	// socket's error moveDgramError could not hand to the conduit;
+	// SO_ERROR reports it.
 	pendingErr unix.Errno
 	upDone     chan struct{} // closed when the conduit→stack pump ends
 
@@ -121,10 +122,20 @@ func (s *Socket) releaseIfWanted() {
 func (s *Socket) Passthrough() bool { return false }
 
 // Bind implements provider.Socket.
-func (s *Socket) Bind(sa []byte) error { return s.so.Bind(sa) }
+func (s *Socket) Bind(sa []byte) error {
+	s.syncAutobind()
+	if err := s.so.Bind(sa); err != nil {
+		return err
+	}
+	s.bindTarget()
+	return nil
+}
 
 // GetSockName implements provider.Socket.
-func (s *Socket) GetSockName() ([]byte, error) { return s.so.GetSockName() }
+func (s *Socket) GetSockName() ([]byte, error) {
+	s.syncAutobind()
+	return s.so.GetSockName()
+}
 
 // GetPeerName implements provider.Socket.
 func (s *Socket) GetPeerName() ([]byte, error) { return s.so.GetPeerName() }
@@ -151,6 +162,8 @@ func (s *Socket) SetSockOpt(level, name int, val []byte) error {
 			})
 		case unix.SO_OOBINLINE:
 			s.setOOBInline(val)
+		case unix.SO_RCVBUF, unix.SO_RCVBUFFORCE:
+			s.growTargetRcvBuf()
 		}
 	}
 	return nil
@@ -188,7 +201,7 @@ func (s *Socket) soError(buf []byte, conduitErr unix.Errno, held bool) (int, err
 	pending := s.pendingErr
 	s.pendingErr = 0
 	s.mu.Unlock()
-	if held && conduitErr == 0 {
+	if held && conduitErr == 0 && s.stream {
 		pending = 0 // the target took the error with a read already
 	}
 	if pending != 0 {
@@ -268,7 +281,13 @@ func (s *Socket) IoctlWithConduit(req uint, conduit int) (int, error) {
 // would count them all).
 func (s *Socket) ioctlInq(target int) (int, error) {
 	if !s.stream && target >= 0 {
-		if t, ok := firstDatagramLen(target); ok {
+		if s.c.udp != nil {
+			// udp_ioctl: the first datagram's length, without taking
+			// the socket's error as a peek would.
+			if t := inq(target); t > 0 {
+				return t, nil
+			}
+		} else if t, ok := firstDatagramLen(target); ok {
 			return t, nil
 		}
 	}
@@ -323,6 +342,9 @@ func (s *Socket) Close() error {
 		pumping := s.phase == phasePumping
 		upDone := s.upDone
 		s.mu.Unlock()
+		if s.dgram != nil {
+			s.flushDgrams()
+		}
 		if !pumping || s.lingerZero() {
 			s.abort()
 			return

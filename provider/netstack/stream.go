@@ -30,7 +30,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, pumpBuf+1); return &
 // POLLOUT|POLLHUP and can connect again, as on Linux (spec C.20).
 func (s *Socket) Connect(ctx context.Context, sa []byte, nonblocking bool) error {
 	if !s.stream {
-		return s.so.Connect(ctx, sa)
+		return s.connectDgram(ctx, sa)
 	}
 	defer s.releaseIfWanted()
 	s.mu.Lock()
@@ -677,6 +677,9 @@ const dgramDrainTimeout = 2 * time.Second
 // (the target's write(2) returned: on Linux they are sent already), so a
 // shutdown right after a write loses nothing.
 func (s *Socket) shutdownDgram(how int) error {
+	if s.c.udp != nil {
+		return s.shutdownUDP(how)
+	}
 	if how != unix.SHUT_RD && s.dgram != nil {
 		if _, err := s.so.GetPeerName(); err == nil {
 			withFd(s.c.target, func(fd int) { _ = unix.Shutdown(fd, unix.SHUT_WR) })

@@ -1,0 +1,252 @@
+package netstack
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/netprov/netprov/stack/header"
+	"github.com/netprov/netprov/stack/netns"
+)
+
+// conduitNet is the provider's private network namespace, in which the
+// conduits of UDP sockets live: a pair of kernel UDP sockets on
+// loopback, one injected into the target, one read and written by the
+// pumps (udpconduit.go). A kernel UDP socket answers the target's native
+// calls exactly as Linux's UDP does (EDESTADDRREQ on an unconnected
+// send, EAGAIN on a MSG_DONTWAIT recv after SHUT_RD, ...) and can carry
+// the stack's ICMP errors: the provider injects the matching ICMP error
+// on the namespace's loopback, quoting a datagram of the pair, and the
+// kernel sets the target's socket error (ECONNREFUSED for a port
+// unreachable) as it would for a real one.
+//
+// The namespace holds nothing but loopback and the provider's own
+// sockets, so nothing else can reach a conduit. It is made by a worker
+// goroutine whose locked thread left the provider's namespace for good
+// (netns.OnDiscardedThread: the thread dies with the worker, and is never
+// the main thread); sockets are created on it and keep the namespace
+// alive while they are open.
+type conduitNet struct {
+	reqs   chan func()
+	closed chan struct{}
+	once   sync.Once
+
+	// raw4 and raw6 send the injected ICMP errors; their input is
+	// filtered out entirely. raw6 is -1 without IPv6. rawMu keeps close
+	// from closing them under a send.
+	rawMu      sync.RWMutex
+	raw4, raw6 int
+	v6         bool // raw6 was made: AF_INET6 conduits can be
+
+	// next numbers the conduits for their loopback addresses and ports
+	// (see udpConduitAddrs).
+	next atomic.Uint32
+}
+
+// newConduitNet makes the namespace. It needs CAP_SYS_ADMIN; without it
+// the provider keeps AF_UNIX conduits for UDP (see wrap).
+func newConduitNet() (*conduitNet, error) {
+	n := &conduitNet{reqs: make(chan func()), closed: make(chan struct{}), raw4: -1, raw6: -1}
+	errc := make(chan error, 1)
+	netns.OnDiscardedThread(func() { n.serve(errc) })
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// serve is the worker, on a locked thread that leaves the provider's
+// namespace for good and is thrown away when serve returns.
+func (n *conduitNet) serve(errc chan<- error) {
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		errc <- fmt.Errorf("conduit namespace: unshare: %w", err)
+		return
+	}
+	if err := n.setup(); err != nil {
+		n.closeRaw()
+		errc <- fmt.Errorf("conduit namespace: %w", err)
+		return
+	}
+	errc <- nil
+	for {
+		select {
+		case f := <-n.reqs:
+			f()
+		case <-n.closed:
+			return
+		}
+	}
+}
+
+// setup brings loopback up and opens the raw sockets, on the worker.
+func (n *conduitNet) setup() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	ifr.SetUint16(unix.IFF_UP | unix.IFF_LOOPBACK | unix.IFF_RUNNING)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo up: %w", err)
+	}
+	if n.raw4, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP); err != nil {
+		return fmt.Errorf("raw ICMP socket: %w", err)
+	}
+	// ICMP_FILTER: a set bit drops that type; drop them all.
+	if err := unix.SetsockoptInt(n.raw4, unix.SOL_RAW, unix.ICMP_FILTER, -1); err != nil {
+		return fmt.Errorf("ICMP_FILTER: %w", err)
+	}
+	if !loopbackV6() {
+		return nil // no IPv6: AF_INET6 UDP sockets keep AF_UNIX conduits
+	}
+	if n.raw6, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6); err != nil {
+		n.raw6 = -1
+		return nil
+	}
+	var block unix.ICMPv6Filter
+	for i := range block.Data {
+		block.Data[i] = ^uint32(0)
+	}
+	if err := unix.SetsockoptICMPv6Filter(n.raw6, unix.SOL_ICMPV6, unix.ICMPV6_FILTER, &block); err != nil {
+		return fmt.Errorf("ICMPV6_FILTER: %w", err)
+	}
+	n.v6 = true
+	return nil
+}
+
+// loopbackV6 reports whether ::1 can be bound here (IPv6 may be missing
+// or disabled).
+func loopbackV6() bool {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.Bind(fd, &unix.SockaddrInet6{Addr: netip.IPv6Loopback().As16()}) == nil
+}
+
+var errConduitNetClosed = errors.New("conduit namespace closed")
+
+// udpPair creates two UDP sockets of family in the namespace, the
+// second non-blocking.
+func (n *conduitNet) udpPair(family int) (fds [2]int, err error) {
+	err = errConduitNetClosed
+	done := make(chan struct{})
+	select {
+	case n.reqs <- func() {
+		defer close(done)
+		if fds[0], err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return
+		}
+		if fds[1], err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0); err != nil {
+			unix.Close(fds[0])
+		}
+	}:
+		<-done
+	case <-n.closed:
+	}
+	if err != nil {
+		return fds, fmt.Errorf("conduit UDP sockets: %w", err)
+	}
+	return fds, nil
+}
+
+// icmpForErrno is the ICMP error (type, code) that makes the kernel's
+// UDP error handler set errno on a connected socket without IP_RECVERR
+// (__udp4_lib_err and icmp_err_convert, __udp6_lib_err and
+// icmpv6_err_convert: only "fatal" errors count). ok is false for an
+// errno no such message produces.
+func icmpForErrno(v6 bool, errno unix.Errno) (typ, code uint8, ok bool) {
+	if v6 {
+		switch errno {
+		case unix.ECONNREFUSED:
+			return header.ICMPv6DstUnreachable, header.ICMPv6CodePortUnreachable, true
+		case unix.EACCES:
+			return header.ICMPv6DstUnreachable, header.ICMPv6CodeAdminProhibited, true
+		case unix.EPROTO:
+			return header.ICMPv6ParamProblem, header.ICMPv6CodeErroneousHeader, true
+		}
+		return 0, 0, false
+	}
+	switch errno {
+	case unix.ECONNREFUSED:
+		return header.ICMPv4DstUnreachable, header.ICMPv4CodePortUnreachable, true
+	case unix.EHOSTUNREACH:
+		// (Host unreachable, code 1, is not fatal: it sets no error.)
+		return header.ICMPv4DstUnreachable, header.ICMPv4CodeHostProhibited, true
+	case unix.ENOPROTOOPT:
+		return header.ICMPv4DstUnreachable, header.ICMPv4CodeProtoUnreachable, true
+	case unix.ENETUNREACH:
+		return header.ICMPv4DstUnreachable, header.ICMPv4CodeNetUnknown, true
+	case unix.EHOSTDOWN:
+		return header.ICMPv4DstUnreachable, header.ICMPv4CodeHostUnknown, true
+	case unix.ENONET:
+		return header.ICMPv4DstUnreachable, header.ICMPv4CodeHostIsolated, true
+	case unix.EPROTO:
+		return header.ICMPv4ParamProblem, 0, true
+	}
+	return 0, 0, false
+}
+
+// injectError makes the kernel report errno on the connected UDP socket
+// bound to from (and connected to to): it sends the ICMP error for a
+// datagram from→to to from. It reports false when errno has no such
+// message or the send failed; the error then stays with the provider.
+func (n *conduitNet) injectError(from, to netip.AddrPort, errno unix.Errno) bool {
+	v6 := from.Addr().Is6()
+	typ, code, ok := icmpForErrno(v6, errno)
+	if !ok {
+		return false
+	}
+	n.rawMu.RLock()
+	defer n.rawMu.RUnlock()
+	quoted := header.UDPFields{SrcPort: from.Port(), DstPort: to.Port(), Length: header.UDPLen}
+	if v6 {
+		if n.raw6 < 0 {
+			return false
+		}
+		var pkt [header.ICMPv6MinLen + header.IPv6Len + header.UDPLen]byte
+		inner := pkt[header.ICMPv6MinLen:]
+		header.IPv6Fields{PayloadLen: header.UDPLen, NextHeader: header.ProtoUDP, HopLimit: 64, Src: from.Addr(), Dst: to.Addr()}.Emit(inner)
+		quoted.Emit(inner[header.IPv6Len:])
+		header.ICMPv6Fields{Type: typ, Code: code}.Emit(pkt[:], inner, to.Addr(), from.Addr())
+		return unix.Sendto(n.raw6, pkt[:], 0, &unix.SockaddrInet6{Addr: from.Addr().As16()}) == nil
+	}
+	if n.raw4 < 0 {
+		return false
+	}
+	var pkt [header.ICMPv4MinLen + header.IPv4MinLen + header.UDPLen]byte
+	inner := pkt[header.ICMPv4MinLen:]
+	header.IPv4Fields{TotalLen: header.IPv4MinLen + header.UDPLen, TTL: 64, Protocol: header.ProtoUDP, Src: from.Addr(), Dst: to.Addr()}.Emit(inner)
+	quoted.Emit(inner[header.IPv4MinLen:])
+	header.ICMPv4Fields{Type: typ, Code: code}.Emit(pkt[:], inner)
+	return unix.Sendto(n.raw4, pkt[:], 0, &unix.SockaddrInet4{Addr: from.Addr().As4()}) == nil
+}
+
+func (n *conduitNet) closeRaw() {
+	for _, fd := range []int{n.raw4, n.raw6} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	n.raw4, n.raw6 = -1, -1
+}
+
+// close stops the worker (its thread exits) and closes the raw sockets;
+// conduits still open keep the namespace.
+func (n *conduitNet) close() {
+	n.once.Do(func() {
+		close(n.closed)
+		n.rawMu.Lock()
+		n.closeRaw()
+		n.rawMu.Unlock()
+	})
+}

@@ -1,0 +1,66 @@
+package netstack
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestInjectedErrorsLikeLinux checks icmpForErrno against the kernel:
+// every errno it maps, injected as an ICMP error into a connected pair of
+// the conduit namespace, is what the kernel sets on the target end, and
+// an unconnected target end ignores it, as Linux's UDP does without
+// IP_RECVERR.
+func TestInjectedErrorsLikeLinux(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the conduit namespace needs root")
+	}
+	n, err := newConduitNet()
+	if errors.Is(err, unix.EPERM) {
+		t.Skip("no CAP_SYS_ADMIN: no conduit namespace")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.close()
+	errnos := []unix.Errno{unix.ECONNREFUSED, unix.EHOSTUNREACH, unix.ENOPROTOOPT, unix.ENETUNREACH,
+		unix.EHOSTDOWN, unix.ENONET, unix.EPROTO, unix.EACCES, unix.EMSGSIZE, unix.ETIMEDOUT}
+	for _, family := range []int{unix.AF_INET, unix.AF_INET6} {
+		if family == unix.AF_INET6 && !n.v6 {
+			continue
+		}
+		for _, errno := range errnos {
+			_, _, mapped := icmpForErrno(family == unix.AF_INET6, errno)
+			for _, connected := range []bool{true, false} {
+				c, err := newUDPConduit(n, family)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var tfd int
+				withFd(c.target, func(fd int) { tfd = fd })
+				target, err := bindLoopback(tfd, c.udp.ours.Addr())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if connected {
+					if err := unix.Connect(tfd, sockaddrOf(c.udp.ours)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				sent := n.injectError(target, c.udp.ours, errno)
+				got := sockError(tfd)
+				c.close()
+				want := unix.Errno(0)
+				if mapped && connected {
+					want = errno
+				}
+				if sent != mapped || got != want {
+					t.Errorf("family %d, %v, connected %v: injected %v, SO_ERROR %v; want injected %v, SO_ERROR %v",
+						family, errno, connected, sent, got, mapped, want)
+				}
+			}
+		}
+	}
+}
