@@ -14,11 +14,7 @@ import (
 // shutdown waits for the pump instead of shutting the stack socket first.
 func TestUDPShutdownAfterWriteLosesNothing(t *testing.T) {
 	p, n := newProvider(t)
-	peer, err := n.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	peer := listenUDP(t, n, "udp4", "127.0.0.1:0")
 	for i := 0; i < 20; i++ {
 		s, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_DGRAM)
 		connect(t, s, addrPort(t, peer.LocalAddr()))
@@ -49,11 +45,7 @@ func TestUDPFionreadIsFirstDatagram(t *testing.T) {
 	if v, err := s.Ioctl(unix.SIOCINQ); err != nil || v != 0 {
 		t.Fatalf("empty: %d, %v", v, err)
 	}
-	c, err := n.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := listenUDP(t, n, "udp4", "127.0.0.1:0")
 	to := net.UDPAddrFromAddrPort(mustName(t, s))
 	for _, m := range []string{"abc", "defghij"} {
 		if _, err := c.WriteTo([]byte(m), to); err != nil {

@@ -27,11 +27,7 @@ func TestUDPRecvFromSources(t *testing.T) {
 	me := netip.AddrPortFrom(netip.AddrFrom4([4]byte(sa[4:8])), uint16(sa[2])<<8|uint16(sa[3]))
 	senders := make([]net.PacketConn, 2)
 	for i := range senders {
-		c, err := n.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := listenUDP(t, n, "udp4", "127.0.0.1:0")
 		senders[i] = c
 	}
 	send := func(i int, msg string) {
@@ -97,11 +93,7 @@ func TestUDPRecvFromSources(t *testing.T) {
 // straight to the stack.
 func TestUDPConnectedWrite(t *testing.T) {
 	p, n := newProvider(t)
-	peer, err := n.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	peer := listenUDP(t, n, "udp4", "127.0.0.1:0")
 	s, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_DGRAM)
 	connect(t, s, addrPort(t, peer.LocalAddr()))
 	writeAll(t, fd, []byte("one"))
@@ -152,12 +144,7 @@ func waitTargetError(t *testing.T, fd int) {
 // datagram that arrived after it; poll shows POLLERR meanwhile.
 func TestUDPConnectedRefused(t *testing.T) {
 	p, n := newProvider(t)
-	closed, err := n.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := addrPort(t, closed.LocalAddr())
-	closed.Close()
+	dead := closedUDPPort(t, n, "udp4", "127.0.0.1:0")
 	s, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_DGRAM)
 	requireUDPConduit(t, fd)
 	connect(t, s, dead)
@@ -206,11 +193,7 @@ func TestUDPConnectedRefused(t *testing.T) {
 	// reports the error first, then the datagram, as udp_recvmsg does.
 	writeAll(t, fd, []byte("w"))
 	waitTargetError(t, fd)
-	peer, err := n.ListenPacket("udp4", dead.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	peer := listenUDP(t, n, "udp4", dead.String())
 	if _, err := peer.WriteTo([]byte("reply"), net.UDPAddrFromAddrPort(mustName(t, s))); err != nil {
 		t.Fatal(err)
 	}

@@ -285,3 +285,27 @@ func mustName(t *testing.T, s provider.Socket) netip.AddrPort {
 	}
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(sa[4:8])), binary.BigEndian.Uint16(sa[2:4]))
 }
+
+// listenUDP is a stack UDP socket of n bound to addr ("udp4" or "udp6"
+// network), closed when the test ends.
+func listenUDP(t *testing.T, n *node.Node, network, addr string) net.PacketConn {
+	t.Helper()
+	c, err := n.ListenPacket(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// closedUDPPort is a loopback address and port of n where no UDP socket
+// listens (a port unreachable comes back).
+func closedUDPPort(t *testing.T, n *node.Node, network, loopback string) netip.AddrPort {
+	t.Helper()
+	c, err := n.ListenPacket(network, loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return addrPort(t, c.LocalAddr())
+}

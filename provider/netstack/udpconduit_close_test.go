@@ -3,8 +3,6 @@ package netstack_test
 import (
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestUDPCloseSendsWhatWasWritten: on Linux a datagram is sent when
@@ -12,14 +10,7 @@ import (
 // closes it at once (a statsd or syslog client) loses nothing: Close
 // waits until the up pump sent what the target wrote (flushDgrams).
 func TestUDPCloseSendsWhatWasWritten(t *testing.T) {
-	p, n := newProvider(t)
-	peer, err := n.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	s, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_DGRAM)
-	connect(t, s, addrPort(t, peer.LocalAddr()))
+	s, fd, peer := connectedUDP(t)
 	const count = 50
 	for i := 0; i < count; i++ {
 		writeAll(t, fd, []byte("metric"))

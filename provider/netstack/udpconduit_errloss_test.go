@@ -19,12 +19,7 @@ import (
 // (upSendError), never be dropped.
 func TestUDPErrorNotLostToUpPump(t *testing.T) {
 	p, n := newProvider(t)
-	closed, err := n.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := addrPort(t, closed.LocalAddr())
-	closed.Close()
+	dead := closedUDPPort(t, n, "udp4", "127.0.0.1:0")
 	lost := 0
 	const trials = 40
 	for i := 0; i < trials; i++ {

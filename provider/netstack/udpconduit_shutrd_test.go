@@ -14,15 +14,7 @@ import (
 // that arrived after the shutdown: the down pump goes on after the
 // stack's empty read.
 func TestUDPReceivesAfterShutRD(t *testing.T) {
-	p, n := newProvider(t)
-	peer, err := n.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	s, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_DGRAM)
-	requireUDPConduit(t, fd)
-	connect(t, s, addrPort(t, peer.LocalAddr()))
+	s, fd, peer := connectedUDP(t)
 	if err := s.Shutdown(unix.SHUT_RD); err != nil {
 		t.Fatalf("shutdown(SHUT_RD) = %v", err)
 	}

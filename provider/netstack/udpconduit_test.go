@@ -21,6 +21,18 @@ func requireUDPConduit(t *testing.T, fd int) {
 	}
 }
 
+// connectedUDP is a UDP socket of a new provider connected to a stack
+// peer on loopback; fd is the target's.
+func connectedUDP(t *testing.T) (s provider.Socket, fd int, peer net.PacketConn) {
+	t.Helper()
+	p, n := newProvider(t)
+	peer = listenUDP(t, n, "udp4", "127.0.0.1:0")
+	s, fd = newSocket(t, p, unix.AF_INET, unix.SOCK_DGRAM)
+	requireUDPConduit(t, fd)
+	connect(t, s, addrPort(t, peer.LocalAddr()))
+	return s, fd, peer
+}
+
 // nameOf is the socket's getsockname as an address and port.
 func nameOf(t *testing.T, s provider.Socket) netip.AddrPort {
 	t.Helper()
@@ -58,11 +70,7 @@ func TestUDPUnconnectedNativeSend(t *testing.T) {
 		t.Fatalf("getsockname after the failed send = %v, want 0.0.0.0 and an ephemeral port (autobind)", me)
 	}
 	// The autobound port receives: a datagram to it reaches the target.
-	peer, err := n.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	peer := listenUDP(t, n, "udp4", "127.0.0.1:0")
 	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), me.Port())
 	if _, err := peer.WriteTo([]byte("hello"), net.UDPAddrFromAddrPort(to)); err != nil {
 		t.Fatal(err)
@@ -82,11 +90,7 @@ func TestUDPUnconnectedNativeSend(t *testing.T) {
 // next autobind (the failed native send's) reuses. Spec C.13.
 func TestUDPDisconnectLikeLinux(t *testing.T) {
 	p, n := newProvider(t)
-	peer, err := n.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	peer := listenUDP(t, n, "udp4", "127.0.0.1:0")
 	peerAddr := addrPort(t, peer.LocalAddr())
 	free, err := n.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -166,15 +170,7 @@ func TestUDPDisconnectLikeLinux(t *testing.T) {
 // UDP does (semantics scenario u-shutdown); after SHUT_WR a send gives
 // EPIPE, and the datagram written just before it was sent.
 func TestUDPShutdownReadLikeLinux(t *testing.T) {
-	p, n := newProvider(t)
-	peer, err := n.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	s, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_DGRAM)
-	requireUDPConduit(t, fd)
-	connect(t, s, addrPort(t, peer.LocalAddr()))
+	s, fd, peer := connectedUDP(t)
 	if err := s.Shutdown(unix.SHUT_RD); err != nil {
 		t.Fatalf("shutdown(SHUT_RD) = %v", err)
 	}
@@ -203,12 +199,7 @@ func TestUDPShutdownReadLikeLinux(t *testing.T) {
 // POLLERR, then a native recv gives ECONNREFUSED once (spec C.20).
 func TestUDPConnectedRefusedIPv6(t *testing.T) {
 	p, n := newProvider(t)
-	closed, err := n.ListenPacket("udp6", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := addrPort(t, closed.LocalAddr())
-	closed.Close()
+	dead := closedUDPPort(t, n, "udp6", "[::1]:0")
 	s, fd := newSocket(t, p, unix.AF_INET6, unix.SOCK_DGRAM)
 	requireUDPConduit(t, fd)
 	connect(t, s, dead)
