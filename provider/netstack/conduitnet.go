@@ -45,12 +45,14 @@ type conduitNet struct {
 	// next numbers the conduits for their loopback addresses and ports
 	// (see udpConduitAddrs).
 	next atomic.Uint32
+
+	diag tcpDiag // (tcpdiag.go)
 }
 
 // newConduitNet makes the namespace. It needs CAP_SYS_ADMIN; without it
 // the provider keeps AF_UNIX conduits for UDP (see wrap).
 func newConduitNet() (*conduitNet, error) {
-	n := &conduitNet{reqs: make(chan func()), closed: make(chan struct{}), raw4: -1, raw6: -1}
+	n := &conduitNet{reqs: make(chan func()), closed: make(chan struct{}), raw4: -1, raw6: -1, diag: tcpDiag{nl: -1}}
 	errc := make(chan error, 1)
 	netns.OnDiscardedThread(func() { n.serve(errc) })
 	if err := <-errc; err != nil {

@@ -1,0 +1,196 @@
+package netstack
+
+// Kernel TCP pairs of the conduit namespace: the building blocks of TCP
+// conduits (work in progress on branch tcp-conduit; see
+// /work/tcpspike/FINDINGS.md). A TCP conduit's target end P is a kernel
+// TCP socket of the conduit namespace, so every native call on it is
+// answered by Linux's TCP; our end O is connected to it through a pair
+// listener on the namespace's loopback.
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// pairListener accepts the connections that make TCP pairs.
+type pairListener struct {
+	mu   sync.Mutex // one pair at a time: accept returns that pair's O
+	fd   int
+	addr netip.AddrPort
+}
+
+// tcpRmemPath is the conduit namespace's tcp_rmem sysctl, read and written
+// by the worker (its thread is in the namespace).
+const tcpRmemPath = "/proc/sys/net/ipv4/tcp_rmem"
+
+// newPairListener makes the pair listener of family, on the worker. It is
+// created while the namespace's default receive buffer (tcp_rmem[1]) is
+// 4096, so the connections it accepts start with a small receive window
+// (a filler of a few KiB closes it, see fillTCP) without locking their
+// buffer: window scaling and autotuning stay as for any socket.
+func (n *conduitNet) newPairListener(family int) (*pairListener, error) {
+	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 3, 0, 1}), 0)
+	if family == unix.AF_INET6 {
+		addr = netip.AddrPortFrom(netip.IPv6Loopback(), 0)
+	}
+	var l *pairListener
+	var err error
+	done := make(chan struct{})
+	select {
+	case n.reqs <- func() {
+		defer close(done)
+		l, err = makePairListener(family, addr)
+	}:
+		<-done
+	case <-n.closed:
+		return nil, errConduitNetClosed
+	}
+	return l, err
+}
+
+func makePairListener(family int, addr netip.AddrPort) (*pairListener, error) {
+	old, err := os.ReadFile(tcpRmemPath)
+	if err != nil {
+		return nil, fmt.Errorf("pair listener: %w", err)
+	}
+	var lo, def, hi int
+	if _, err := fmt.Sscan(string(old), &lo, &def, &hi); err != nil {
+		return nil, fmt.Errorf("pair listener: parse tcp_rmem %q: %w", old, err)
+	}
+	if err := os.WriteFile(tcpRmemPath, fmt.Appendf(nil, "%d 4096 %d", lo, hi), 0); err != nil {
+		return nil, fmt.Errorf("pair listener: %w", err)
+	}
+	defer os.WriteFile(tcpRmemPath, old, 0) //nolint:errcheck // best effort: only pair listeners are made here
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pair listener: %w", err)
+	}
+	if err := unix.Bind(fd, sockaddrOf(addr)); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("pair listener: bind: %w", err)
+	}
+	if err := unix.Listen(fd, unix.SOMAXCONN); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("pair listener: listen: %w", err)
+	}
+	bound, err := boundAddr(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return &pairListener{fd: fd, addr: bound}, nil
+}
+
+// tcpSocket creates an unconnected TCP socket of family in the namespace.
+func (n *conduitNet) tcpSocket(family int) (int, error) {
+	fd, err := -1, error(errConduitNetClosed)
+	done := make(chan struct{})
+	select {
+	case n.reqs <- func() {
+		defer close(done)
+		fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	}:
+		<-done
+	case <-n.closed:
+	}
+	return fd, err
+}
+
+// pair connects p (a TCP socket of the namespace, blocking or not) to the
+// listener and returns our end, non-blocking. On loopback the handshake
+// completes within connect, so the accept does not wait; the accepted
+// connection is checked to be p's.
+func (l *pairListener) pair(p int) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := unix.Connect(p, sockaddrOf(l.addr)); err != nil && err != unix.EINPROGRESS {
+		return -1, fmt.Errorf("pair: connect: %w", err)
+	}
+	want, err := boundAddr(p)
+	if err != nil {
+		return -1, err
+	}
+	for range 4 {
+		o, sa, err := unix.Accept4(l.fd, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+		if err == unix.EAGAIN {
+			pfd := []unix.PollFd{{Fd: int32(l.fd), Events: unix.POLLIN}}
+			_, _ = unix.Poll(pfd, 1000)
+			continue
+		}
+		if err != nil {
+			return -1, fmt.Errorf("pair: accept: %w", err)
+		}
+		if peer, ok := addrPortOf(sa); ok && peer.Port() == want.Port() {
+			return o, nil
+		}
+		unix.Close(o) // not p's: nothing else connects here
+	}
+	return -1, fmt.Errorf("pair: no connection from %v", want)
+}
+
+func addrPortOf(sa unix.Sockaddr) (netip.AddrPort, bool) {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), true
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// fillTCP makes the connected target end p look like a socket in
+// SYN_SENT: no POLLOUT, writes EAGAIN or blocking. With
+// TCP_NOTSENT_LOWAT 1, p is writable only while its unsent queue is
+// (almost) empty; filler bytes written until EAGAIN close our end's small
+// initial window (see newPairListener) and stay unsent. It returns how
+// many were written; our end reads and discards exactly those once the
+// handshake is done (unfillTCP).
+func fillTCP(p int) int {
+	if unix.SetsockoptInt(p, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, 1) != nil {
+		return 0
+	}
+	var zeros [16 << 10]byte
+	total := 0
+	for range 64 {
+		k, err := unix.SendmsgN(p, zeros[:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		if k > 0 {
+			total += k
+		}
+		if err != nil {
+			break
+		}
+	}
+	return total
+}
+
+// unfillTCP ends fillTCP: p's TCP_NOTSENT_LOWAT goes back to Linux's
+// default (0: none), and the filler is read off our end o (blocking
+// until it arrived, bounded by the read deadline the caller set).
+func unfillTCP(p, o, filler int) error {
+	if err := unix.SetsockoptInt(p, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, 0); err != nil {
+		return err
+	}
+	var buf [16 << 10]byte
+	for filler > 0 {
+		k, err := unix.Read(o, buf[:min(filler, len(buf))])
+		if err == unix.EAGAIN {
+			pfd := []unix.PollFd{{Fd: int32(o), Events: unix.POLLIN}}
+			if n, _ := unix.Poll(pfd, 1000); n == 0 {
+				return unix.ETIMEDOUT
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if k == 0 {
+			return unix.ECONNRESET
+		}
+		filler -= k
+	}
+	return nil
+}
