@@ -46,13 +46,27 @@ type conduitNet struct {
 	// (see udpConduitAddrs).
 	next atomic.Uint32
 
+	// pools hold UDP socket pairs made in advance (udpPair), for AF_INET
+	// and AF_INET6; refill asks the worker to top one up.
+	pools  [2]chan [2]int
+	refill chan int
+
 	diag tcpDiag // (tcpdiag.go)
 }
+
+// udpPairPool is how many pairs of each family the worker keeps made in
+// advance: a socket made on the worker costs a hand-off to its thread
+// (two wake-ups, more than the socket itself), which the pool takes off
+// the path of the socket() the target waits for.
+const udpPairPool = 16
 
 // newConduitNet makes the namespace. It needs CAP_SYS_ADMIN; without it
 // the provider keeps AF_UNIX conduits for UDP (see wrap).
 func newConduitNet() (*conduitNet, error) {
-	n := &conduitNet{reqs: make(chan func()), closed: make(chan struct{}), raw4: -1, raw6: -1, diag: tcpDiag{nl: -1}}
+	n := &conduitNet{reqs: make(chan func()), closed: make(chan struct{}), raw4: -1, raw6: -1, refill: make(chan int, 2), diag: tcpDiag{nl: -1}}
+	for i := range n.pools {
+		n.pools[i] = make(chan [2]int, udpPairPool)
+	}
 	errc := make(chan error, 1)
 	netns.OnDiscardedThread(func() { n.serve(errc) })
 	if err := <-errc; err != nil {
@@ -78,10 +92,51 @@ func (n *conduitNet) serve(errc chan<- error) {
 		select {
 		case f := <-n.reqs:
 			f()
+		case family := <-n.refill:
+			n.fillPool(family)
 		case <-n.closed:
+			for _, pool := range n.pools {
+				for len(pool) > 0 {
+					fds := <-pool
+					unix.Close(fds[0])
+					unix.Close(fds[1])
+				}
+			}
 			return
 		}
 	}
+}
+
+// pool is the pool of pairs of family.
+func (n *conduitNet) pool(family int) chan [2]int {
+	if family == unix.AF_INET6 {
+		return n.pools[1]
+	}
+	return n.pools[0]
+}
+
+// fillPool tops up the pool of family, on the worker (the only sender).
+func (n *conduitNet) fillPool(family int) {
+	pool := n.pool(family)
+	for len(pool) < cap(pool) {
+		fds, err := makeUDPPair(family)
+		if err != nil {
+			return
+		}
+		pool <- fds
+	}
+}
+
+// makeUDPPair creates two UDP sockets of family in the calling thread's
+// namespace, the second non-blocking.
+func makeUDPPair(family int) (fds [2]int, err error) {
+	if fds[0], err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+		return fds, err
+	}
+	if fds[1], err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0); err != nil {
+		unix.Close(fds[0])
+	}
+	return fds, err
 }
 
 // setup brings loopback up and opens the raw sockets, on the worker.
@@ -137,20 +192,25 @@ func loopbackV6() bool {
 
 var errConduitNetClosed = errors.New("conduit namespace closed")
 
-// udpPair creates two UDP sockets of family in the namespace, the
-// second non-blocking.
+// udpPair returns two UDP sockets of family in the namespace, the second
+// non-blocking: from the pool, else made on the worker now; either way
+// the worker tops the pool up afterwards.
 func (n *conduitNet) udpPair(family int) (fds [2]int, err error) {
+	pool := n.pool(family)
+	select {
+	case fds = <-pool:
+		if len(pool) < cap(pool)/2 {
+			n.askRefill(family)
+		}
+		return fds, nil
+	default:
+	}
 	err = errConduitNetClosed
 	done := make(chan struct{})
 	select {
 	case n.reqs <- func() {
 		defer close(done)
-		if fds[0], err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
-			return
-		}
-		if fds[1], err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0); err != nil {
-			unix.Close(fds[0])
-		}
+		fds, err = makeUDPPair(family)
 	}:
 		<-done
 	case <-n.closed:
@@ -158,7 +218,17 @@ func (n *conduitNet) udpPair(family int) (fds [2]int, err error) {
 	if err != nil {
 		return fds, fmt.Errorf("conduit UDP sockets: %w", err)
 	}
+	n.askRefill(family)
 	return fds, nil
+}
+
+// askRefill asks the worker to top up the pool of family (without
+// waiting; a request already queued will do).
+func (n *conduitNet) askRefill(family int) {
+	select {
+	case n.refill <- family:
+	default:
+	}
 }
 
 // icmpForErrno is the ICMP error (type, code) that makes the kernel's

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -62,5 +63,45 @@ func TestInjectedErrorsLikeLinux(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestConduitNetCloseLeavesNoFds: the pairs the worker made in advance
+// are closed with the namespace (no descriptor leaks per provider).
+func TestConduitNetCloseLeavesNoFds(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the conduit namespace needs root")
+	}
+	count := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := count()
+	n, err := newConduitNet()
+	if errors.Is(err, unix.EPERM) {
+		t.Skip("no CAP_SYS_ADMIN: no conduit namespace")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds, err := n.udpPair(unix.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fds[0] == fds[1] {
+		t.Fatalf("udpPair gave one socket twice: %v", fds)
+	}
+	unix.Close(fds[0])
+	unix.Close(fds[1])
+	n.close()
+	deadline := time.Now().Add(5 * time.Second)
+	for count() > before { // (earlier tests' pools may still be closing)
+		if time.Now().After(deadline) {
+			t.Fatalf("%d descriptors open after close, %d before", count(), before)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -44,14 +44,18 @@
 //     namespace's loopback, quoting a datagram of the pair, and the kernel
 //     sets the socket error, so native recv and send report ECONNREFUSED
 //     once and poll shows POLLERR (u-econnrefused-connected,
-//     r-udp-connected-refused). Errors no ICMP message makes Linux's UDP
-//     report on a connected socket stay with the provider for SO_ERROR
-//     and the served recvfrom/recvmsg.
+//     r-udp-connected-refused). Errors that are not injected stay with
+//     the provider for SO_ERROR and the served recvfrom/recvmsg: those no
+//     ICMP error makes Linux's UDP report without IP_RECVERR, and
+//     EMSGSIZE (a fragmentation-needed or packet-too-big would also set
+//     a path MTU in the conduit namespace).
 //
-// Before a served connect or sendto on a connected socket, and before
-// shutdown(SHUT_WR), the provider waits (bounded) until the up pump sent
-// the datagrams the target wrote before: on Linux they left with the old
-// association.
+// Before a served connect or sendto on a connected socket, before
+// shutdown(SHUT_WR) and before the last close, the provider waits
+// (bounded, 2 s) until the up pump sent the datagrams the target wrote
+// before: on Linux they left with the old association. It waits until
+// our end is empty, so while another thread of the target keeps writing
+// it may wait the whole bound.
 //
 // # Linux semantics through an AF_UNIX conduit
 //
