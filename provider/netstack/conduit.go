@@ -39,6 +39,10 @@ type conduit struct {
 	// udp is set for the kernel UDP pair of a UDP socket (udpconduit.go);
 	// target and ours are then UDP sockets.
 	udp *udpConduit
+	// tcp is set for a TCP socket's kernel TCP pair (tcppair.go): target
+	// and ours are TCP sockets of cnet, joined through this listener.
+	tcp  *pairListener
+	cnet *conduitNet
 }
 
 // newConduit creates a socketpair of type typ (SOCK_STREAM or
@@ -151,6 +155,9 @@ func newJoiner() (int, error) {
 func (c *conduit) join(buf int) error {
 	if c.ours != nil {
 		return nil
+	}
+	if c.tcp != nil {
+		return c.joinTCP()
 	}
 	if c.joiner < 0 {
 		l, err := newJoiner()
@@ -295,6 +302,11 @@ func setBuf(fd, force, plain, size int) {
 // AF_UNIX writability depends on the sender's own sk_wmem_alloc
 // (unix_writable), so this works no matter what the target does.
 func (c *conduit) fill() int {
+	if c.tcp != nil {
+		var n int
+		withFd(c.target, func(fd int) { n = fillTCP(fd) })
+		return n
+	}
 	total := 0
 	withFd(c.target, func(fd int) {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 0)
@@ -315,6 +327,12 @@ func (c *conduit) fill() int {
 // restoreSendBuf gives the target end its large send buffer back (after
 // fill); raising it wakes writers and pollers (sk_write_space).
 func (c *conduit) restoreSendBuf(size int) {
+	if c.tcp != nil {
+		// TCP_NOTSENT_LOWAT back to Linux's default; the filler goes out
+		// as our end reads it.
+		withFd(c.target, func(fd int) { _ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, 0) })
+		return
+	}
 	withFd(c.target, func(fd int) { setBuf(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, size) })
 }
 

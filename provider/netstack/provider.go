@@ -36,6 +36,9 @@ type Provider struct {
 
 	cnetOnce sync.Once
 	cnet     *conduitNet // nil: UDP sockets keep AF_UNIX conduits
+	// pairs are the pair listeners of TCP conduits (AF_INET, AF_INET6),
+	// under mu.
+	pairs [2]*pairListener
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -91,6 +94,13 @@ func (p *Provider) wrap(so *socket.Socket, established bool) (*Socket, error) {
 			slog.Debug("netstack: UDP conduit", "err", err)
 		}
 	}
+	if c == nil && so.Type() == unix.SOCK_STREAM {
+		if l := p.pairListener(so); l != nil {
+			if c, err = newTCPConduit(p.cnet, l, so.Family(), established); err != nil {
+				slog.Debug("netstack: TCP conduit", "err", err)
+			}
+		}
+	}
 	switch {
 	case c != nil:
 	case so.Type() != unix.SOCK_STREAM:
@@ -131,15 +141,46 @@ func (p *Provider) udpConduits(so *socket.Socket) bool {
 	if so.Protocol() != unix.IPPROTO_UDP {
 		return false
 	}
+	n := p.conduitNet()
+	return n != nil && (so.Family() == unix.AF_INET || n.v6)
+}
+
+// conduitNet is the conduit namespace, made on first use; nil when it
+// cannot be made.
+func (p *Provider) conduitNet() *conduitNet {
 	p.cnetOnce.Do(func() {
 		n, err := newConduitNet()
 		if err != nil {
-			slog.Warn("netstack: UDP sockets get AF_UNIX conduits", "err", err)
+			slog.Warn("netstack: no conduit namespace: UDP and TCP sockets get AF_UNIX conduits", "err", err)
 			return
 		}
 		p.cnet = n
 	})
-	return p.cnet != nil && (so.Family() == unix.AF_INET || p.cnet.v6)
+	return p.cnet
+}
+
+// pairListener is the pair listener for TCP conduits of so's family, made
+// on first use; nil when TCP sockets keep AF_UNIX conduits.
+func (p *Provider) pairListener(so *socket.Socket) *pairListener {
+	n := p.conduitNet()
+	if n == nil || so.Protocol() != unix.IPPROTO_TCP || so.Family() == unix.AF_INET6 && !n.v6 {
+		return nil
+	}
+	i := 0
+	if so.Family() == unix.AF_INET6 {
+		i = 1
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pairs[i] == nil && !p.closed {
+		l, err := n.newPairListener(so.Family())
+		if err != nil {
+			slog.Warn("netstack: TCP sockets get AF_UNIX conduits", "err", err)
+			return nil
+		}
+		p.pairs[i] = l
+	}
+	return p.pairs[i]
 }
 
 func (p *Provider) forget(s *Socket) {
@@ -162,6 +203,13 @@ func (p *Provider) Close() error {
 		s.abort()
 	}
 	p.cnetOnce.Do(func() {})
+	p.mu.Lock()
+	for _, l := range p.pairs {
+		if l != nil {
+			l.close()
+		}
+	}
+	p.mu.Unlock()
 	if p.cnet != nil {
 		p.cnet.close()
 	}

@@ -298,7 +298,11 @@ func (s *Socket) ioctlInq(target int) (int, error) {
 	s.downMu.Lock()
 	v += s.downInFlight
 	if target >= 0 {
-		v += targetInq(target)
+		if s.c.tcp != nil {
+			v += inq(target) // tcp_ioctl itself
+		} else {
+			v += targetInq(target)
+		}
 	}
 	s.downMu.Unlock()
 	return v, nil
@@ -357,6 +361,11 @@ func (s *Socket) Close() error {
 				unread += v
 			}
 		})
+		if s.c.tcp != nil {
+			// What reached the target end's receive queue is acked:
+			// not in our end's SIOCOUTQ.
+			withFd(s.c.target, func(fd int) { unread += inq(fd) })
+		}
 		if unread > 0 {
 			// tcp_close with unread data: RST at once, unsent data dropped.
 			s.setLingerZero()

@@ -430,6 +430,9 @@ func (s *Socket) pumpUp(done chan struct{}, sentinel bool) {
 // shut-down TCP socket does), so sock_diag decides (targetReleased).
 // Without sock_diag, POLLHUP of a released conduit counts as the close.
 func (s *Socket) targetGone(fd int) bool {
+	if s.c.tcp != nil {
+		return s.isReleased() && s.c.tcpTargetGone(fd)
+	}
 	if pollMask(fd, unix.POLLIN)&unix.POLLHUP == 0 || !s.isReleased() {
 		return false
 	}
@@ -481,6 +484,9 @@ func (s *Socket) writeStack(p []byte, flags int) error {
 // waitHangup blocks until the target closed its last reference to the
 // conduit (targetGone), or the socket ends.
 func (s *Socket) waitHangup() bool {
+	if s.c.tcp != nil {
+		return s.waitTCPHangup()
+	}
 	rc, err := s.c.ours.SyscallConn()
 	if err != nil {
 		return false
@@ -493,6 +499,31 @@ func (s *Socket) waitHangup() bool {
 		return gone
 	})
 	return gone
+}
+
+// tcpHangupPoll is how often waitTCPHangup asks sock_diag.
+const tcpHangupPoll = 20 * time.Millisecond
+
+// waitTCPHangup is waitHangup for a TCP conduit: a target that shut down
+// writing and later closes its fd sends nothing more (its FIN went
+// already), so our end sees no event; sock_diag is asked at intervals.
+func (s *Socket) waitTCPHangup() bool {
+	t := time.NewTicker(tcpHangupPoll)
+	defer t.Stop()
+	for {
+		var gone bool
+		if !withFd(s.c.ours, func(fd int) { gone = s.targetGone(fd) }) {
+			return false
+		}
+		if gone {
+			return true
+		}
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			return false
+		}
+	}
 }
 
 // stackWriteFailed reflects a send error of the stack on the conduit: a
@@ -539,6 +570,9 @@ func (s *Socket) pumpDown() {
 			// Peer FIN after the last byte: the target reads EOF and can
 			// still write (half-close).
 			withFd(s.c.ours, func(fd int) { _ = unix.Shutdown(fd, unix.SHUT_WR) })
+			if s.c.tcp != nil {
+				s.resetAfterFIN()
+			}
 			return
 		}
 		flags := 0
@@ -602,6 +636,25 @@ func (s *Socket) writeConduit(rc syscall.RawConn, p []byte, flags int) error {
 	return werr
 }
 
+// resetAfterFIN waits, once the peer's FIN went through a TCP conduit,
+// for a reset of the stack socket (a peer RST in CLOSE_WAIT) and resets
+// the conduit then: the target end, in CLOSE_WAIT too, takes the RST as
+// Linux's socket does (EPIPE, POLLERR|POLLHUP, reads still give EOF).
+func (s *Socket) resetAfterFIN() {
+	e, ch := waiter.ChannelEntry(waiter.EventErr)
+	q := s.so.EventQueue()
+	q.Register(e)
+	defer q.Unregister(e)
+	for s.so.Readiness(waiter.EventErr)&waiter.EventErr == 0 {
+		select {
+		case <-ch:
+		case <-s.ctx.Done():
+			return
+		}
+	}
+	s.reset()
+}
+
 // reset makes the conduit look like a reset TCP socket: our end is
 // closed with unread data in its receive queue, which sets ECONNRESET on
 // the target end (unix_release_sock): its next read returns ECONNRESET
@@ -625,7 +678,16 @@ func (s *Socket) reset() {
 		var b [1]byte
 		_, _ = unix.SendmsgN(fd, b[:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 	})
+	if s.c.tcp != nil {
+		// An RST whatever our end has unread.
+		withFd(s.c.ours, setLingerZeroFd)
+	}
 	s.c.ours.Close()
+}
+
+// setLingerZeroFd makes close(fd) of a TCP socket send RST.
+func setLingerZeroFd(fd int) {
+	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 }
 
 // Shutdown implements provider.Socket. On an established stream socket

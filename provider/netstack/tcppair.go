@@ -107,6 +107,9 @@ func (n *conduitNet) tcpSocket(family int) (int, error) {
 func (l *pairListener) pair(p int) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.fd < 0 {
+		return -1, unix.EBADF
+	}
 	if err := unix.Connect(p, sockaddrOf(l.addr)); err != nil && err != unix.EINPROGRESS {
 		return -1, fmt.Errorf("pair: connect: %w", err)
 	}
@@ -193,4 +196,59 @@ func unfillTCP(p, o, filler int) error {
 		filler -= k
 	}
 	return nil
+}
+
+// close closes the listener (pairs made later fail with EBADF).
+func (l *pairListener) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fd >= 0 {
+		unix.Close(l.fd)
+		l.fd = -1
+	}
+}
+
+// newTCPConduit makes the conduit of a TCP socket of family: the target
+// end is a kernel TCP socket of the conduit namespace, unconnected (join
+// connects it to our end through l) unless established (an accepted
+// connection: connected at once).
+func newTCPConduit(n *conduitNet, l *pairListener, family int, established bool) (*conduit, error) {
+	p, err := n.tcpSocket(family)
+	if err != nil {
+		return nil, fmt.Errorf("conduit TCP socket: %w", err)
+	}
+	c := &conduit{target: os.NewFile(uintptr(p), "netstack-conduit"), joiner: -1, tcp: l, cnet: n}
+	if established {
+		if err := c.join(0); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// joinTCP connects the target end to a new our end through the pair
+// listener.
+func (c *conduit) joinTCP() error {
+	o, err := -1, error(unix.EBADF)
+	withFd(c.target, func(fd int) { o, err = c.tcp.pair(fd) })
+	if err != nil {
+		return fmt.Errorf("conduit join: %w", err)
+	}
+	c.ours = os.NewFile(uintptr(o), "netstack-conduit-provider")
+	return nil
+}
+
+// tcpTargetGone reports whether the target closed its last fd of the
+// connected target end: sock_diag finds it orphaned (inode 0) or gone.
+// Our end (fd) sees the same FIN for a close as for shutdown(SHUT_WR).
+func (c *conduit) tcpTargetGone(fd int) bool {
+	ours, err1 := boundAddr(fd)
+	sa, err2 := unix.Getpeername(fd)
+	target, ok := addrPortOf(sa)
+	if err1 != nil || err2 != nil || !ok {
+		return true // our end is no longer connected: nothing to keep
+	}
+	ino, found, err := c.cnet.tcpInode(target, ours)
+	return err == nil && (!found || ino == 0)
 }
