@@ -182,7 +182,13 @@ func TestResetAfterHalfClose(t *testing.T) {
 		if release {
 			s.(provider.ConduitReleaser).ReleaseConduit()
 		}
-		if err := s.Shutdown(unix.SHUT_WR); err != nil {
+		// The shim shuts a connected stream socket down on the target's
+		// own fd (natively); the provider's Shutdown does it on its copy.
+		shut := func() error { return s.Shutdown(unix.SHUT_WR) }
+		if release {
+			shut = func() error { return unix.Shutdown(fd, unix.SHUT_WR) }
+		}
+		if err := shut(); err != nil {
 			t.Fatal(err)
 		}
 		// Like Linux after shutdown(SHUT_WR): writing fails with EPIPE.

@@ -23,8 +23,11 @@ import (
 // target end was filled at listen (as for connect), so it shows no
 // POLLOUT either: inet_csk_listen_poll reports POLLIN only.
 type listenState struct {
-	mu      sync.Mutex
-	token   bool
+	mu    sync.Mutex
+	token bool
+	// tokenConn is the token of a TCP conduit's listener: a connection
+	// to the listening target end (tcplisten.go), -1 when none.
+	tokenConn int
 	pending []acceptedConn
 	kick    chan struct{}
 }
@@ -48,10 +51,12 @@ func (s *Socket) listener() *listenState {
 // the full buffer. Poll is unchanged: POLLHUP and POLLRDHUP need the
 // target end's own receive side shut down.
 func (s *Socket) startListening() {
-	s.filler = s.c.fill()
-	withFd(s.c.ours, func(fd int) { _ = unix.Shutdown(fd, unix.SHUT_RD) })
+	if s.c.tcp == nil {
+		s.filler = s.c.fill()
+		withFd(s.c.ours, func(fd int) { _ = unix.Shutdown(fd, unix.SHUT_RD) })
+	}
 	s.phase = phaseListening
-	s.lst = &listenState{kick: make(chan struct{}, 1)}
+	s.lst = &listenState{kick: make(chan struct{}, 1), tokenConn: -1}
 	s.wg.Add(1)
 	go s.watchListen()
 }
@@ -82,6 +87,10 @@ func (s *Socket) syncToken() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	want := len(l.pending) > 0 || s.so.Readiness(waiter.EventIn)&waiter.EventIn != 0
+	if s.c.tcp != nil {
+		s.syncTokenConn(l, want)
+		return
+	}
 	var b [1]byte
 	switch {
 	case want && !l.token:
@@ -240,4 +249,7 @@ func (s *Socket) abortPending() {
 		a.s.setLingerZero()
 		a.s.abort()
 	}
+	l.mu.Lock()
+	l.dropTokenConn()
+	l.mu.Unlock()
 }

@@ -315,6 +315,18 @@ func (s *Socket) Listen(backlog int) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.c.tcp != nil && (s.phase == phaseIdle || s.phase == phaseListening) {
+		// The target end listens itself (tcplisten.go); again after a
+		// shutdown, or to change the backlog.
+		if err := s.listenTarget(backlog); err != nil {
+			_ = s.so.Shutdown(unix.SHUT_RD)
+			return err
+		}
+		if s.phase == phaseIdle {
+			s.startListening()
+		}
+		return nil
+	}
 	if s.phase == phaseListening {
 		return nil // listen again only changes the backlog
 	}

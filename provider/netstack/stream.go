@@ -229,7 +229,15 @@ func (s *Socket) startStreamLocked() error {
 	if err := s.joinLocked(); err != nil {
 		return err
 	}
-	if s.phase == phaseConnecting && s.filler > 0 {
+	if s.c.tcp != nil {
+		// A TCP conduit keeps no sentinel: a byte left unread in our end
+		// keeps its whole buffer charged to the receive window, which
+		// can stay closed; a reset sends RST without it (reset).
+		if s.phase == phaseConnecting && s.filler > 0 {
+			s.c.restoreSendBuf(streamConduitBuf)
+			s.discardFillerLocked()
+		}
+	} else if s.phase == phaseConnecting && s.filler > 0 {
 		// Raise the buffer first: a write the target makes as soon as
 		// POLLOUT shows lands after the filler, which is discarded next
 		// but for its last byte, which stays as the sentinel.
@@ -264,6 +272,9 @@ func (s *Socket) startStreamLocked() error {
 type upRead struct {
 	buf      []byte // len(buf) = pumpBuf + 1 (room for the sentinel)
 	sentinel bool   // the head of the queue is an already-sent byte
+	// keepLast: leave the last byte queued as the sentinel (AF_UNIX
+	// conduits only).
+	keepLast bool
 	// sentinelMark: the sentinel is the target's urgent byte, still
 	// marked out of band on our end (POLLPRI, SIOCATMARK) until read.
 	sentinelMark bool
@@ -311,7 +322,7 @@ func (r *upRead) read(fd uintptr) bool {
 		return true
 	}
 	k := min(avail, len(r.buf)-1)
-	draining := k == avail
+	draining := k == avail && r.keepLast
 	want := skip + k
 	if draining {
 		want-- // keep the last byte queued
@@ -372,7 +383,7 @@ func (s *Socket) pumpUp(done chan struct{}, sentinel bool) {
 	// Urgent bytes of the target stay in their place on our end (see
 	// upRead.readToMark).
 	_ = rc.Control(func(fd uintptr) { setOursInline(int(fd)) })
-	r := &upRead{buf: *bp, sentinel: sentinel}
+	r := &upRead{buf: *bp, sentinel: sentinel, keepLast: s.c.tcp == nil}
 	read := r.read
 	for {
 		if err := rc.Read(read); err != nil {
@@ -706,8 +717,32 @@ func (s *Socket) Shutdown(how int) error {
 	if !s.stream {
 		return s.shutdownDgram(how)
 	}
+	if s.c.tcp != nil && s.listener() != nil && !pumping {
+		// The listening target end goes to CLOSE too (POLLOUT|POLLHUP),
+		// resetting the token connection queued in it.
+		err := s.so.Shutdown(how)
+		withFd(s.c.target, func(fd int) { _ = unix.Shutdown(fd, how) })
+		l := s.listener()
+		l.mu.Lock()
+		l.dropTokenConn()
+		l.mu.Unlock()
+		return err
+	}
 	if !pumping {
 		return s.so.Shutdown(how)
+	}
+	if s.c.tcp != nil {
+		// The target end is a TCP socket: shut it down itself (its FIN
+		// reaches our end after its last byte, and the pump sends the
+		// stack's then). Released, the provider has no copy: the shim
+		// shuts the target's own fd down natively.
+		var err error
+		if withFd(s.c.target, func(fd int) { err = unix.Shutdown(fd, how) }) {
+			if err == nil && how != unix.SHUT_WR {
+				err = s.so.Shutdown(unix.SHUT_RD)
+			}
+			return err
+		}
 	}
 	ours := unix.SHUT_RDWR
 	switch how {
