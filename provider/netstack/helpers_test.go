@@ -309,3 +309,10 @@ func closedUDPPort(t *testing.T, n *node.Node, network, loopback string) netip.A
 	defer c.Close()
 	return addrPort(t, c.LocalAddr())
 }
+
+// isTCPConduit reports whether the target end fd is a kernel TCP socket
+// (a TCP conduit) rather than an AF_UNIX one.
+func isTCPConduit(fd int) bool {
+	proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+	return err == nil && proto == unix.IPPROTO_TCP
+}

@@ -128,6 +128,13 @@ func (l *pairListener) pair(p int) (int, error) {
 			return -1, fmt.Errorf("pair: accept: %w", err)
 		}
 		if peer, ok := addrPortOf(sa); ok && peer.Port() == want.Port() {
+			// The hop between the ends must not delay what it carries
+			// (Nagle applies in the stack, with the target's options),
+			// and our end keeps the target's urgent bytes in line
+			// (readToMark) from the first byte on.
+			_ = unix.SetsockoptInt(p, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+			_ = unix.SetsockoptInt(o, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+			setOursInline(o)
 			return o, nil
 		}
 		unix.Close(o) // not p's: nothing else connects here

@@ -149,10 +149,14 @@ func (r *upRead) readToMark(fd, q int) bool {
 			return true
 		}
 	}
-	if k, e := recvRaw(fd, r.buf[n:n+1], unix.MSG_PEEK|unix.MSG_DONTWAIT); e == nil && k == 1 {
+	flags := unix.MSG_DONTWAIT
+	if r.keepLast {
+		flags |= unix.MSG_PEEK // it stays queued as the sentinel
+	}
+	if k, e := recvRaw(fd, r.buf[n:n+1], flags); e == nil && k == 1 {
 		r.data = r.buf[min(skip, n) : n+1]
 		r.urgent = true
-		r.sentinel, r.sentinelMark = true, true
+		r.sentinel, r.sentinelMark = r.keepLast, r.keepLast
 		return true
 	}
 	r.data = r.buf[min(skip, n):n]
