@@ -312,12 +312,13 @@ func TestRemoveLeavesNothing(t *testing.T) {
 
 // TestStackKilledDuringTransfer kills a container's stack process in the
 // middle of a transfer. Download: the container's read ends (EOF: the
-// conduit is an AF_UNIX stream, whose peer vanishing without unread data
-// is an orderly close) instead of hanging. Upload: the stack process dies
-// with the container's unread bytes in its end of the conduit, so the
-// kernel resets the container's socket (unix_release_sock): its write
-// fails (EPIPE) and its read reports ECONNRESET. Either way removing the
-// container cleans up everything.
+// stack's end of the TCP conduit is closed with nothing unread: FIN)
+// instead of hanging. Upload: the stack process dies with the
+// container's unread bytes in its end of the conduit, so the kernel
+// resets the connection (tcp_close with unread data): the container's
+// blocked write fails with ECONNRESET, as when a peer resets, and its
+// read then sees EOF. Either way removing the container cleans up
+// everything.
 //
 // The stack is stopped before it is killed, and for the upload killed only
 // once its end of a conduit holds unread bytes: a stack that happened to
@@ -335,7 +336,7 @@ func TestStackKilledDuringTransfer(t *testing.T) {
 		want string
 	}{
 		{"download", "nc %s %d >/dev/null; echo nc-exit=$?", true, ""},
-		{"upload", "uploader %s:%d; echo uploader-exit=$?", false, "write: EPIPE\nread: ECONNRESET\nuploader-exit=0"},
+		{"upload", "uploader %s:%d; echo uploader-exit=$?", false, "write: ECONNRESET\nread: EOF\nuploader-exit=0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.snapshot(t)
@@ -413,27 +414,54 @@ func TestStackKilledDuringTransfer(t *testing.T) {
 	}
 }
 
-// waitUnreadConduit waits until one of the AF_UNIX sockets of process pid
-// has bytes in its receive queue, as ss -x reports them (Recv-Q).
+// waitUnreadConduit waits until one of the conduit sockets of the stack
+// process pid (its end: a kernel TCP socket in the conduit namespace one
+// of its threads made, or an AF_UNIX one in its own namespace) has unread
+// bytes (Recv-Q > 0), bounded.
 func waitUnreadConduit(t *testing.T, pid int) {
 	t.Helper()
 	owner := "pid=" + strconv.Itoa(pid) + ","
 	var last string
 	for i := 0; i < 500; i++ { // bounded: 500 × 20 ms
-		out, err := exec.Command("nsenter", "-t", strconv.Itoa(pid), "-n", "ss", "-xpH").CombinedOutput()
-		if err != nil {
-			t.Fatalf("ss -xp in the stack's netns: %v: %s", err, out)
+		last = ""
+		for _, ns := range threadNetns(t, pid) {
+			out, err := exec.Command("nsenter", "--net="+ns, "ss", "-txpH").CombinedOutput()
+			if err != nil {
+				t.Fatalf("ss -txp in %s: %v: %s", ns, err, out)
+			}
+			last += string(out)
 		}
-		last = string(out)
 		for _, line := range strings.Split(last, "\n") {
-			f := strings.Fields(line)
+			f := strings.Fields(line) // Netid State Recv-Q ...
 			if len(f) > 2 && strings.Contains(line, owner) && f[2] != "0" {
 				return
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("no conduit of the stopped stack process %d has unread bytes; ss -xp:\n%s", pid, last)
+	t.Fatalf("no conduit of the stopped stack process %d has unread bytes; ss -txp:\n%s", pid, last)
+}
+
+// threadNetns lists the network namespaces of pid's threads, one path
+// each: its own and the conduit namespace.
+func threadNetns(t *testing.T, pid int) []string {
+	t.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var paths []string
+	for _, task := range tasks {
+		path := fmt.Sprintf("/proc/%d/task/%s/ns/net", pid, task.Name())
+		id, err := os.Readlink(path)
+		if err != nil || seen[id] {
+			continue
+		}
+		seen[id] = true
+		paths = append(paths, path)
+	}
+	return paths
 }
 
 // TestAgentRestart: the agent crashes while containers run. Running

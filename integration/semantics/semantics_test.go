@@ -1,7 +1,6 @@
 package semantics
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -132,7 +131,7 @@ func TestSemantics(t *testing.T) {
 				netprov = bin
 			}
 			got := runAll(t, r, netprov, probe)
-			compare(t, r.name, oracle, got, r.withPeer)
+			compare(t, oracle, got, r.withPeer)
 		})
 	}
 }
@@ -177,12 +176,8 @@ func checkOracle(t *testing.T, list []listing, oracle output) {
 
 // compare fails one subtest per scenario whose lines differ from the
 // oracle's, and the runner's test for scenarios only one side printed.
-// Differences recorded in known_differences.txt are reported as skips
-// with their reason instead: they are open work (issue 3), and every new
-// difference still fails.
-func compare(t *testing.T, runner string, oracle, got output, withPeer bool) {
+func compare(t *testing.T, oracle, got output, withPeer bool) {
 	t.Helper()
-	known := knownDifferences(t)[runner]
 	for _, name := range oracle.names() {
 		if !withPeer && strings.HasPrefix(name, "r-") {
 			continue
@@ -190,18 +185,10 @@ func compare(t *testing.T, runner string, oracle, got output, withPeer bool) {
 		want := oracle[name]
 		t.Run(name, func(t *testing.T) {
 			lines, ok := got[name]
-			same := ok && slices.Equal(want, lines)
-			if why, isKnown := known[name]; isKnown {
-				if same {
-					t.Logf("listed in known_differences.txt (%s) but matches the kernel now: remove the line", why)
-					return
-				}
-				t.Skipf("known difference (%s):\n%s", why, diffLines(want, lines))
-			}
 			if !ok {
 				t.Fatalf("scenario not printed; kernel printed:\n%s", strings.Join(want, "\n"))
 			}
-			if !same {
+			if !slices.Equal(want, lines) {
 				t.Errorf("differs from the kernel:\n%s", diffLines(want, lines))
 			}
 		})
@@ -236,30 +223,4 @@ func buildNetprovRun(dir string) (bin, missing string) {
 		}
 	}
 	return "", "`netprov help` lists no run command"
-}
-
-// knownDifferences reads known_differences.txt: lines "runner scenario
-// reason...", '#' comments.
-func knownDifferences(t *testing.T) map[string]map[string]string {
-	t.Helper()
-	data, err := os.ReadFile("known_differences.txt")
-	if err != nil {
-		t.Fatalf("read known differences: %v", err)
-	}
-	out := map[string]map[string]string{}
-	for i, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) < 3 {
-			t.Fatalf("known_differences.txt:%d: want \"runner scenario reason\", got %q", i+1, line)
-		}
-		if out[f[0]] == nil {
-			out[f[0]] = map[string]string{}
-		}
-		out[f[0]][f[1]] = strings.Join(f[2:], " ")
-	}
-	return out
 }

@@ -28,8 +28,8 @@ type listenState struct {
 	// tokenConn is the token of a TCP conduit's listener: a connection
 	// to the listening target end (tcplisten.go), -1 when none.
 	tokenConn int
-	pending []acceptedConn
-	kick    chan struct{}
+	pending   []acceptedConn
+	kick      chan struct{}
 }
 
 type acceptedConn struct {
