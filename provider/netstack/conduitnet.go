@@ -312,13 +312,19 @@ func (n *conduitNet) closeRaw() {
 	n.raw4, n.raw6 = -1, -1
 }
 
-// close stops the worker (its thread exits) and closes the raw sockets;
-// conduits still open keep the namespace.
+// close stops the worker (its thread exits) and closes the raw and
+// sock_diag sockets; conduits still open keep the namespace.
 func (n *conduitNet) close() {
 	n.once.Do(func() {
 		close(n.closed)
 		n.rawMu.Lock()
 		n.closeRaw()
 		n.rawMu.Unlock()
+		n.diag.mu.Lock()
+		if n.diag.nl >= 0 {
+			unix.Close(n.diag.nl)
+			n.diag.nl = -1
+		}
+		n.diag.mu.Unlock()
 	})
 }

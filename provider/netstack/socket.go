@@ -255,6 +255,10 @@ func (s *Socket) Ioctl(req uint) (int, error) {
 					v += q
 				}
 			})
+			if s.c.tcp != nil {
+				// And what the target end has not sent to our end yet.
+				withFd(s.c.target, func(fd int) { v += outqNotSent(fd) })
+			}
 		}
 	}
 	return v, nil
@@ -295,11 +299,17 @@ func (s *Socket) ioctlInq(target int) (int, error) {
 	if err != nil || !s.stream {
 		return v, err
 	}
+	s.mu.Lock()
+	ours := s.c.ours // set by join, under s.mu
+	s.mu.Unlock()
 	s.downMu.Lock()
 	v += s.downInFlight
 	if target >= 0 {
 		if s.c.tcp != nil {
-			v += inq(target) // tcp_ioctl itself
+			// tcp_ioctl itself, plus what our end has not sent to it
+			// yet (the target end's window was full).
+			v += inq(target)
+			withFd(ours, func(fd int) { v += outqNotSent(fd) })
 		} else {
 			v += targetInq(target)
 		}
@@ -319,7 +329,10 @@ func (s *Socket) Listen(backlog int) error {
 		// The target end listens itself (tcplisten.go); again after a
 		// shutdown, or to change the backlog.
 		if err := s.listenTarget(backlog); err != nil {
-			_ = s.so.Shutdown(unix.SHUT_RD)
+			if s.phase == phaseIdle {
+				// Undone, as after a failed listen on Linux.
+				_ = s.so.Shutdown(unix.SHUT_RD)
+			}
 			return err
 		}
 		if s.phase == phaseIdle {
@@ -429,4 +442,14 @@ func (s *Socket) abort() {
 	s.so.Close()
 	s.c.close()
 	s.p.forget(s)
+}
+
+// outqNotSent is SIOCOUTQNSD of a TCP socket: bytes queued but not yet
+// sent (0 on error).
+func outqNotSent(fd int) int {
+	v, err := unix.IoctlGetInt(fd, unix.SIOCOUTQNSD)
+	if err != nil {
+		return 0
+	}
+	return v
 }

@@ -523,7 +523,7 @@ func (s *Socket) waitTCPHangup() bool {
 	defer t.Stop()
 	for {
 		var gone bool
-		if !withFd(s.c.ours, func(fd int) { gone = s.targetGone(fd) }) {
+		if s.isReleased() && !withFd(s.c.ours, func(fd int) { gone = s.c.tcpTargetGone(fd) }) {
 			return false
 		}
 		if gone {
@@ -582,6 +582,7 @@ func (s *Socket) pumpDown() {
 			// still write (half-close).
 			withFd(s.c.ours, func(fd int) { _ = unix.Shutdown(fd, unix.SHUT_WR) })
 			if s.c.tcp != nil {
+				s.down.idle() // all moved: settleReceived stops now
 				s.resetAfterFIN()
 			}
 			return
@@ -685,13 +686,14 @@ func (s *Socket) reset() {
 	if upDone != nil {
 		<-upDone
 	}
-	withFd(s.c.target, func(fd int) {
-		var b [1]byte
-		_, _ = unix.SendmsgN(fd, b[:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-	})
 	if s.c.tcp != nil {
 		// An RST whatever our end has unread.
 		withFd(s.c.ours, setLingerZeroFd)
+	} else {
+		withFd(s.c.target, func(fd int) {
+			var b [1]byte
+			_, _ = unix.SendmsgN(fd, b[:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		})
 	}
 	s.c.ours.Close()
 }
@@ -721,9 +723,9 @@ func (s *Socket) Shutdown(how int) error {
 		// The listening target end goes to CLOSE too (POLLOUT|POLLHUP),
 		// resetting the token connection queued in it.
 		err := s.so.Shutdown(how)
-		withFd(s.c.target, func(fd int) { _ = unix.Shutdown(fd, how) })
 		l := s.listener()
 		l.mu.Lock()
+		withFd(s.c.target, func(fd int) { _ = unix.Shutdown(fd, how) })
 		l.dropTokenConn()
 		l.mu.Unlock()
 		return err

@@ -45,15 +45,28 @@ func (s *Socket) listenTarget(backlog int) error {
 // syncTokenConn puts a token connection in the listening target end's
 // accept queue, or takes it out, after want; l.mu is held.
 func (s *Socket) syncTokenConn(l *listenState, want bool) {
+	if s.ctx.Err() != nil {
+		// Closing (abortPending dropped the token): make none again.
+		return
+	}
 	switch {
 	case want && !l.token:
 		withFd(s.c.target, func(fd int) {
+			if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || v == 0 {
+				return // shut down: CLOSE until listen again
+			}
 			to, err := boundAddr(fd)
 			if err != nil {
 				return
 			}
 			c, err := s.c.cnet.tcpSocket(s.so.Family())
 			if err != nil {
+				return
+			}
+			// Non-blocking: a full accept queue must not block us here
+			// (on loopback the handshake completes within connect).
+			if err := unix.SetNonblock(c, true); err != nil {
+				unix.Close(c)
 				return
 			}
 			if err := unix.Connect(c, sockaddrOf(to)); err != nil && err != unix.EINPROGRESS {
@@ -64,6 +77,11 @@ func (s *Socket) syncTokenConn(l *listenState, want bool) {
 		})
 	case !want && l.token:
 		withFd(s.c.target, func(fd int) {
+			// accept4 would block on a target end without O_NONBLOCK
+			// when the token is not (yet) queued.
+			if pollMask(fd, unix.POLLIN)&unix.POLLIN == 0 {
+				return
+			}
 			if a, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK); err == nil {
 				unix.Close(a)
 			}

@@ -1,10 +1,9 @@
 package netstack
 
-// Kernel TCP pairs of the conduit namespace: the building blocks of TCP
-// conduits (work in progress on branch tcp-conduit; see
-// /work/tcpspike/FINDINGS.md). A TCP conduit's target end P is a kernel
-// TCP socket of the conduit namespace, so every native call on it is
-// answered by Linux's TCP; our end O is connected to it through a pair
+// Kernel TCP pairs of the conduit namespace, the building blocks of TCP
+// conduits (doc.go, "TCP conduits"): a TCP conduit's target end is a
+// kernel TCP socket of the conduit namespace, so every native call on it
+// is answered by Linux's TCP; our end is connected to it through a pair
 // listener on the namespace's loopback.
 
 import (
@@ -158,7 +157,7 @@ func addrPortOf(sa unix.Sockaddr) (netip.AddrPort, bool) {
 // (almost) empty; filler bytes written until EAGAIN close our end's small
 // initial window (see newPairListener) and stay unsent. It returns how
 // many were written; our end reads and discards exactly those once the
-// handshake is done (unfillTCP).
+// handshake is done (restoreSendBuf, discardFillerLocked).
 func fillTCP(p int) int {
 	if unix.SetsockoptInt(p, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, 1) != nil {
 		return 0
@@ -175,34 +174,6 @@ func fillTCP(p int) int {
 		}
 	}
 	return total
-}
-
-// unfillTCP ends fillTCP: p's TCP_NOTSENT_LOWAT goes back to Linux's
-// default (0: none), and the filler is read off our end o (blocking
-// until it arrived, bounded by the read deadline the caller set).
-func unfillTCP(p, o, filler int) error {
-	if err := unix.SetsockoptInt(p, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, 0); err != nil {
-		return err
-	}
-	var buf [16 << 10]byte
-	for filler > 0 {
-		k, err := unix.Read(o, buf[:min(filler, len(buf))])
-		if err == unix.EAGAIN {
-			pfd := []unix.PollFd{{Fd: int32(o), Events: unix.POLLIN}}
-			if n, _ := unix.Poll(pfd, 1000); n == 0 {
-				return unix.ETIMEDOUT
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if k == 0 {
-			return unix.ECONNRESET
-		}
-		filler -= k
-	}
-	return nil
 }
 
 // close closes the listener (pairs made later fail with EBADF).

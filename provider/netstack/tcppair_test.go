@@ -136,3 +136,31 @@ func TestTCPDiagTellsCloseFromShutdown(t *testing.T) {
 		unix.Close(o)
 	}
 }
+
+// unfillTCP ends fillTCP as startStream does (restoreSendBuf, then
+// discardFillerLocked): p's TCP_NOTSENT_LOWAT goes back to 0 and the
+// filler is read off our end o (bounded waits).
+func unfillTCP(p, o, filler int) error {
+	if err := unix.SetsockoptInt(p, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, 0); err != nil {
+		return err
+	}
+	var buf [16 << 10]byte
+	for filler > 0 {
+		k, err := unix.Read(o, buf[:min(filler, len(buf))])
+		if err == unix.EAGAIN {
+			pfd := []unix.PollFd{{Fd: int32(o), Events: unix.POLLIN}}
+			if n, _ := unix.Poll(pfd, 1000); n == 0 {
+				return unix.ETIMEDOUT
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if k == 0 {
+			return unix.ECONNRESET
+		}
+		filler -= k
+	}
+	return nil
+}
