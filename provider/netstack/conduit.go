@@ -19,14 +19,16 @@ const (
 	pumpBuf = 64 << 10
 )
 
-// conduit is an AF_UNIX socketpair: target is the end injected into the
+// conduit is a pair of sockets: target is the end injected into the
 // sandboxed program (kept blocking, in the target's hands), ours is the
 // provider's end, non-blocking and in Go's poller so pumps block without
-// threads and can be interrupted with deadlines.
+// threads and can be interrupted with deadlines. Kernel TCP or UDP
+// sockets of the conduit namespace (tcp, udp set), or an AF_UNIX
+// socketpair.
 //
 // A fresh stream socket's conduit starts as the target end alone, not
-// connected (newStreamConduit): ours is nil until join connects the
-// target end in place.
+// connected (newStreamConduit, newTCPConduit): ours is nil until join
+// connects the target end in place.
 type conduit struct {
 	target *os.File
 	ours   *os.File

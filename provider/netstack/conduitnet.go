@@ -61,7 +61,7 @@ type conduitNet struct {
 const udpPairPool = 16
 
 // newConduitNet makes the namespace. It needs CAP_SYS_ADMIN; without it
-// the provider keeps AF_UNIX conduits for UDP (see wrap).
+// UDP and TCP sockets keep AF_UNIX conduits (see Provider.wrap).
 func newConduitNet() (*conduitNet, error) {
 	n := &conduitNet{reqs: make(chan func()), closed: make(chan struct{}), raw4: -1, raw6: -1, refill: make(chan int, 2), diag: tcpDiag{nl: -1}}
 	for i := range n.pools {
@@ -162,7 +162,7 @@ func (n *conduitNet) setup() error {
 		return fmt.Errorf("ICMP_FILTER: %w", err)
 	}
 	if !loopbackV6() {
-		return nil // no IPv6: AF_INET6 UDP sockets keep AF_UNIX conduits
+		return nil // no IPv6: AF_INET6 sockets keep AF_UNIX conduits
 	}
 	if n.raw6, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6); err != nil {
 		n.raw6 = -1

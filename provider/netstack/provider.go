@@ -35,7 +35,7 @@ type Provider struct {
 	settle settleState // see settle.go
 
 	cnetOnce sync.Once
-	cnet     *conduitNet // nil: UDP sockets keep AF_UNIX conduits
+	cnet     *conduitNet // nil: UDP and TCP sockets keep AF_UNIX conduits
 	// pairs are the pair listeners of TCP conduits (AF_INET, AF_INET6),
 	// under mu.
 	pairs [2]*pairListener

@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"sync"
 
@@ -164,6 +165,9 @@ func (s *Socket) SetSockOpt(level, name int, val []byte) error {
 			s.setOOBInline(val)
 		case unix.SO_RCVBUF, unix.SO_RCVBUFFORCE:
 			s.growTargetRcvBuf()
+			s.mirrorTCPBuf(name, val)
+		case unix.SO_SNDBUF, unix.SO_SNDBUFFORCE:
+			s.mirrorTCPBuf(name, val)
 		}
 	}
 	return nil
@@ -452,4 +456,17 @@ func outqNotSent(fd int) int {
 		return 0
 	}
 	return v
+}
+
+// mirrorTCPBuf applies the target's SO_SNDBUF or SO_RCVBUF to the target
+// end of a TCP conduit too: its own buffers then hold what Linux's would
+// (a send buffer set by the program is not autotuned, so a full buffer
+// stays full), as far as the provider still holds the target end.
+func (s *Socket) mirrorTCPBuf(name int, val []byte) {
+	if s.c.tcp == nil || len(val) < 4 {
+		return
+	}
+	withFd(s.c.target, func(fd int) {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, name, int(int32(binary.NativeEndian.Uint32(val))))
+	})
 }
