@@ -78,7 +78,7 @@ func waitReady(ctx context.Context, dir string, pid int) (*control.Status, error
 			return st, nil
 		}
 		if !stackAlive(pid, dir) {
-			return nil, fmt.Errorf("stack process exited: %s", logTail(dir))
+			return nil, fmt.Errorf("stack process exited%s: %s", exitReason(pid), logTail(dir))
 		}
 		select {
 		case <-ctx.Done():
@@ -98,6 +98,34 @@ func logTail(dir string) string {
 		return "(empty log)"
 	}
 	return string(b)
+}
+
+// exitReason says how the process pid ended, while it is a zombie child
+// of ours (exit_code, the 52nd field of /proc/PID/stat): " (exit status
+// N)" or " (killed by signal S)", else "".
+func exitReason(pid int) string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := bytes.LastIndexByte(stat, ')')
+	if err != nil || i < 0 {
+		return ""
+	}
+	// Fields after the command: state is field 3, exit_code field 52.
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 50 || f[0] != "Z" {
+		return ""
+	}
+	code, err := strconv.Atoi(f[49])
+	if err != nil {
+		return ""
+	}
+	ws := syscall.WaitStatus(code)
+	switch {
+	case ws.Signaled():
+		return " (killed by signal " + ws.Signal().String() + ")"
+	case ws.Exited():
+		return " (exit status " + strconv.Itoa(ws.ExitStatus()) + ")"
+	}
+	return ""
 }
 
 // readPID reads dir's pid file (0 when missing).
