@@ -43,7 +43,7 @@ type conduitNet struct {
 	v6         bool // raw6 was made: AF_INET6 conduits can be
 
 	// next numbers the conduits for their loopback addresses (see
-	// udpConduitAddrs).
+	// conduitLoopback).
 	next atomic.Uint32
 
 	// pools hold UDP socket pairs made in advance (udpPair), for AF_INET
