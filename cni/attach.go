@@ -2,6 +2,7 @@ package cni
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -213,18 +214,29 @@ func addAttach(ctx context.Context, conf *NetConf, args *skel.CmdArgs, dir strin
 }
 
 // startAndWait starts dir's stack process and waits until it is ready.
+// A process that dies without a word (nothing in its log: killed before
+// its first line) is started once more, and the death noted in the log.
 func startAndWait(ctx context.Context, conf *NetConf, dir string) (*control.Status, error) {
-	pid, err := startStack(dir)
-	if err != nil {
-		return nil, err
-	}
 	readyTimeout := 10 * time.Second
 	if conf.ReadyTimeoutSeconds > 0 {
 		readyTimeout = time.Duration(conf.ReadyTimeoutSeconds) * time.Second
 	}
 	rctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	st, err := waitReady(rctx, dir, pid)
+	var st *control.Status
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		var pid int
+		if pid, err = startStack(dir); err != nil {
+			return nil, err
+		}
+		st, err = waitReady(rctx, dir, pid)
+		var exited *stackExitedError
+		if !errors.As(err, &exited) || exited.log != emptyLog {
+			break
+		}
+		noteInLog(dir, fmt.Sprintf("netprov: stack process %d ended before its first line%s; starting it again", pid, exited.reason))
+	}
 	if err != nil {
 		return nil, types.NewError(types.ErrTryAgainLater, "the sandbox's stack process did not become ready (see "+filepath.Join(dir, control.LogFile)+")", err.Error())
 	}

@@ -78,7 +78,7 @@ func waitReady(ctx context.Context, dir string, pid int) (*control.Status, error
 			return st, nil
 		}
 		if !stackAlive(pid, dir) {
-			return nil, fmt.Errorf("stack process exited: %s", logTail(dir))
+			return nil, &stackExitedError{reason: exitReason(pid), log: logTail(dir)}
 		}
 		select {
 		case <-ctx.Done():
@@ -88,6 +88,19 @@ func waitReady(ctx context.Context, dir string, pid int) (*control.Status, error
 	}
 }
 
+// emptyLog is logTail of a log with nothing in it.
+const emptyLog = "(empty log)"
+
+// noteInLog appends a line of the plugin's to dir's stack log.
+func noteInLog(dir, line string) {
+	f, err := os.OpenFile(filepath.Join(dir, control.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintln(f, line)
+}
+
 func logTail(dir string) string {
 	b, _ := os.ReadFile(filepath.Join(dir, control.LogFile))
 	b = bytes.TrimSpace(b)
@@ -95,9 +108,47 @@ func logTail(dir string) string {
 		b = b[len(b)-600:]
 	}
 	if len(b) == 0 {
-		return "(empty log)"
+		return emptyLog
 	}
 	return string(b)
+}
+
+// stackExitedError: the stack process ended before it was ready.
+type stackExitedError struct{ reason, log string }
+
+func (e *stackExitedError) Error() string {
+	return "stack process exited" + e.reason + ": " + e.log
+}
+
+// exitReason says how the process pid ended, while it is a zombie child
+// of ours (exit_code, the 52nd field of /proc/PID/stat): " (exit status
+// N)" or " (killed by signal S)", else "".
+func exitReason(pid int) string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := bytes.LastIndexByte(stat, ')')
+	if err != nil || i < 0 {
+		return ""
+	}
+	// Fields after the command: state is field 3, exit_code field 52.
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 50 {
+		return ""
+	}
+	code, err := strconv.Atoi(f[49])
+	if err != nil {
+		return ""
+	}
+	ws := syscall.WaitStatus(code)
+	if f[0] != "Z" {
+		return " (state " + f[0] + ")"
+	}
+	switch {
+	case ws.Signaled():
+		return " (killed by signal " + ws.Signal().String() + ")"
+	case ws.Exited():
+		return " (exit status " + strconv.Itoa(ws.ExitStatus()) + ")"
+	}
+	return ""
 }
 
 // readPID reads dir's pid file (0 when missing).

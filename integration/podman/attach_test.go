@@ -31,6 +31,17 @@ type attachNetwork struct {
 	name, subnet, gateway string
 }
 
+// addressOn returns the address container id has on n (checked to be in
+// n's subnet) and its network namespace's path.
+func (e *env) addressOn(t *testing.T, id string, n attachNetwork) (ip, netnsPath string) {
+	t.Helper()
+	ip = e.inspect(t, id, "{{(index .NetworkSettings.Networks \""+n.name+"\").IPAddress}}")
+	if !inSubnet(ip, n.subnet) {
+		t.Fatalf("container address %q, want one in %s.0/24", ip, n.subnet)
+	}
+	return ip, e.inspect(t, id, "{{.NetworkSettings.SandboxKey}}")
+}
+
 // installConflist writes a 1.0.0 conflist named name with plugins and
 // removes it, its IPAM leases and (if bridge) its bridge at cleanup
 // (registered first: it runs after the containers' removal).
@@ -120,11 +131,7 @@ func TestAttachBridgePortmap(t *testing.T) {
 	hostPort := 30000 + int(time.Now().UnixNano()%10000)
 	script := fmt.Sprintf(`mkdir -p /tmp/www && echo %s > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www`, content)
 	web := e.start(t, []string{"--network", n.name, "-p", fmt.Sprintf("%d:80", hostPort)}, "/bin/sh", "-c", script)
-	ip := e.inspect(t, web, "{{(index .NetworkSettings.Networks \""+n.name+"\").IPAddress}}")
-	if !inSubnet(ip, n.subnet) {
-		t.Fatalf("container address %q, want one in %s.0/24", ip, n.subnet)
-	}
-	netnsPath := e.inspect(t, web, "{{.NetworkSettings.SandboxKey}}")
+	ip, netnsPath := e.addressOn(t, web, n)
 
 	t.Run("host to container by IP", func(t *testing.T) {
 		if got := e.hostGet(t, ip+":80", "/index.html"); strings.TrimSpace(got) != content {

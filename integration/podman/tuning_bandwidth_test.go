@@ -84,11 +84,7 @@ func TestAttachTuningBandwidth(t *testing.T) {
 		`printf '%%s\n' '#!/bin/sh' '%s' > /tmp/www/cgi-bin/sink && chmod +x /tmp/www/cgi-bin/sink && exec httpd -f -p 80 -h /tmp/www`,
 		content, bwBytes, cgi)
 	web := e.start(t, []string{"--network", n.name, "-p", fmt.Sprintf("%d:80", hostPort)}, "/bin/sh", "-c", script)
-	ip := e.inspect(t, web, "{{(index .NetworkSettings.Networks \""+n.name+"\").IPAddress}}")
-	if !inSubnet(ip, n.subnet) {
-		t.Fatalf("container address %q, want one in %s.0/24", ip, n.subnet)
-	}
-	netnsPath := e.inspect(t, web, "{{.NetworkSettings.SandboxKey}}")
+	ip, netnsPath := e.addressOn(t, web, n)
 	if got := e.hostGet(t, ip+":80", "/index.html"); strings.TrimSpace(got) != content {
 		t.Fatalf("host to container by IP %s: %q, want %q", ip, got, content)
 	}
@@ -366,11 +362,7 @@ func TestAttachInstalledNetwork(t *testing.T) {
 	content := "installed-" + randHex(4)
 	hostPort := 30000 + int(time.Now().UnixNano()%10000)
 	web := e.webContainer(t, content, "--network", n.name, "--mac-address", mac, "-p", fmt.Sprintf("%d:80", hostPort))
-	ip := e.inspect(t, web, "{{(index .NetworkSettings.Networks \""+n.name+"\").IPAddress}}")
-	if !inSubnet(ip, n.subnet) {
-		t.Fatalf("container address %q, want one in %s.0/24", ip, n.subnet)
-	}
-	netnsPath := e.inspect(t, web, "{{.NetworkSettings.SandboxKey}}")
+	ip, netnsPath := e.addressOn(t, web, n)
 	if got := e.hostGet(t, ip+":80", "/index.html"); strings.TrimSpace(got) != content {
 		t.Fatalf("by IP %s: %q, want %q", ip, got, content)
 	}

@@ -1,7 +1,9 @@
 package netstack_test
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/netip"
 	"runtime"
 	"testing"
@@ -138,19 +140,102 @@ func BenchmarkAcceptClose(b *testing.B) {
 }
 
 // BenchmarkUDPSocketBindClose measures a UDP socket's life as a resolver
-// uses it: socket (the conduit pair), bind to an ephemeral port (the
-// target end is bound and our end connected to it) and close.
+// uses it: socket, bind to an ephemeral port and close; "provider" is a
+// provider socket (with a kernel UDP conduit: the pair, the target end
+// bound and our end connected to it), "kernel" the same on a kernel UDP
+// socket, measured in the same run as the peer.
 func BenchmarkUDPSocketBindClose(b *testing.B) {
 	p, _ := newProvider(b)
 	any := sockaddr(netip.MustParseAddrPort("127.0.0.1:0"))
-	for i := 0; i < b.N; i++ {
+	b.Run("provider", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			s, err := p.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Bind(any); err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+		}
+	})
+	b.Run("kernel", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+				b.Fatal(err)
+			}
+			unix.Close(fd)
+		}
+	})
+}
+
+// BenchmarkUDPEcho measures a 1-byte datagram request/response: the
+// target writes on its connected UDP socket's fd and reads the answer of
+// a stack echo server on loopback ("provider": through the conduit, both
+// pumps and the stack), against the same exchange between two kernel UDP
+// sockets on loopback ("kernel"), in the same run.
+func BenchmarkUDPEcho(b *testing.B) {
+	echo := func(b *testing.B, c net.PacketConn) {
+		go func() {
+			buf := make([]byte, 16)
+			for {
+				k, from, err := c.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				c.WriteTo(buf[:k], from)
+			}
+		}()
+	}
+	run := func(b *testing.B, fd int) {
+		buf := make([]byte, 16)
+		for i := 0; i < b.N; i++ {
+			if _, err := unix.Write(fd, buf[:1]); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := unix.Read(fd, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("provider", func(b *testing.B) {
+		p, n := newProvider(b)
+		srv, err := n.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer srv.Close()
+		echo(b, srv)
 		s, err := p.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := s.Bind(any); err != nil {
+		defer s.Close()
+		if err := s.Connect(context.Background(), sockaddr(addrPort(b, srv.LocalAddr())), false); err != nil {
 			b.Fatal(err)
 		}
-		s.Close()
-	}
+		run(b, int(s.Conduit().Fd()))
+	})
+	b.Run("kernel", func(b *testing.B) {
+		srv, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer srv.Close()
+		echo(b, srv)
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer unix.Close(fd)
+		to := addrPort(b, srv.LocalAddr())
+		if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: to.Addr().As4(), Port: int(to.Port())}); err != nil {
+			b.Fatal(err)
+		}
+		run(b, fd)
+	})
 }

@@ -42,8 +42,8 @@ type conduitNet struct {
 	raw4, raw6 int
 	v6         bool // raw6 was made: AF_INET6 conduits can be
 
-	// next numbers the conduits for their loopback addresses and ports
-	// (see udpConduitAddrs).
+	// next numbers the conduits for their loopback addresses (see
+	// conduitLoopback).
 	next atomic.Uint32
 
 	// pools hold UDP socket pairs made in advance (udpPair), for AF_INET

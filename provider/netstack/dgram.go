@@ -181,7 +181,7 @@ func (s *Socket) dgramDown(entry *waiter.Entry, ready <-chan struct{}) {
 		cr = nil
 	}
 	for {
-		if d.errPending.Swap(false) {
+		if d.errPending.Load() && d.errPending.Swap(false) { // (a plain load per datagram)
 			s.moveDgramError()
 		}
 		var m dgramMeta

@@ -47,15 +47,21 @@ type udpConduit struct {
 // real UDP socket's are when its path is full.
 const udpOursRcvBuf = 4 << 20
 
-// udpConduitAddrs are the loopback addresses of conduit number i, to
-// bind with port 0. IPv4 conduits spread over 127.1.0.0/16 (target
-// ends) and 127.2.0.0/16 (our ends), each address with its own range of
-// ephemeral ports (all of 127.0.0.0/8 is local). IPv6 has ::1 only.
-func udpConduitAddrs(v6 bool, i uint32) (target, ours netip.Addr) {
+// Loopback blocks of the conduit addresses (conduitLoopback).
+const (
+	targetBlock = 1 // 127.1.0.0/16: target ends
+	oursBlock   = 2 // 127.2.0.0/16: our ends
+)
+
+// conduitLoopback is the loopback address of conduit number i in block,
+// to bind with port 0. IPv4 conduits spread over 127.block.0.0/16, each
+// address with its own range of ephemeral ports (all of 127.0.0.0/8 is
+// local). IPv6 has ::1 only.
+func conduitLoopback(v6 bool, block byte, i uint32) netip.Addr {
 	if v6 {
-		return netip.IPv6Loopback(), netip.IPv6Loopback()
+		return netip.IPv6Loopback()
 	}
-	return netip.AddrFrom4([4]byte{127, 1, byte(i >> 8), byte(i)}), netip.AddrFrom4([4]byte{127, 2, byte(i >> 8), byte(i)})
+	return netip.AddrFrom4([4]byte{127, block, byte(i >> 8), byte(i)})
 }
 
 // newUDPConduit makes the conduit of a UDP socket of family in n: our
@@ -66,7 +72,7 @@ func newUDPConduit(n *conduitNet, family int) (*conduit, error) {
 		return nil, err
 	}
 	tfd, ofd := fds[0], fds[1]
-	_, oaddr := udpConduitAddrs(family == unix.AF_INET6, n.next.Add(1))
+	oaddr := conduitLoopback(family == unix.AF_INET6, oursBlock, n.next.Add(1))
 	u := &udpConduit{}
 	if u.ours, err = bindLoopback(ofd, oaddr); err != nil {
 		unix.Close(tfd)
@@ -156,8 +162,8 @@ func (s *Socket) bindTarget() {
 	if u == nil || u.bound.Load() {
 		return
 	}
-	if name, err := s.so.GetSockName(); err != nil || sockaddrPort(name) == 0 {
-		return // the socket is not bound
+	if !s.stackBound() {
+		return
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -167,7 +173,7 @@ func (s *Socket) bindTarget() {
 	withFd(s.c.target, func(fd int) {
 		target, err := boundAddr(fd)
 		if err == nil && target.Port() == 0 {
-			taddr, _ := udpConduitAddrs(s.so.Family() == unix.AF_INET6, s.p.cnet.next.Add(1))
+			taddr := conduitLoopback(s.so.Family() == unix.AF_INET6, targetBlock, s.p.cnet.next.Add(1))
 			target, err = bindLoopback(fd, taddr)
 		}
 		if err != nil {
@@ -200,20 +206,16 @@ func (s *Socket) syncAutobind() {
 	}
 	// inet_autobind keeps an address the socket still has (one given to
 	// bind survives udp_disconnect) and picks a port.
-	if name, err := s.so.GetSockName(); err == nil && sockaddrPort(name) == 0 {
-		_ = s.so.Bind(name)
+	if !s.stackBound() {
+		if name, err := s.so.GetSockName(); err == nil {
+			_ = s.so.Bind(name)
+		}
 	}
 	s.bindTarget()
 }
 
-// sockaddrPort is the port of an AF_INET or AF_INET6 sockaddr in Linux's
-// layout (network order at offset 2 in both).
-func sockaddrPort(sa []byte) uint16 {
-	if len(sa) < 4 {
-		return 0
-	}
-	return binary.BigEndian.Uint16(sa[2:4])
-}
+// stackBound reports whether the stack socket has a local port.
+func (s *Socket) stackBound() bool { return s.so.Endpoint().Info().Local.Port() != 0 }
 
 // mirrorConnect applies the socket's successful connect(sa) to the
 // target end of a UDP conduit: connect(AF_UNSPEC) dissolves the

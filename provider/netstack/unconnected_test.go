@@ -349,28 +349,10 @@ func TestConnectWithoutFileDescriptors(t *testing.T) {
 	p, n := newProvider(t)
 	l := stackListener(t, n)
 	s, _ := newSocket(t, p, unix.AF_INET, unix.SOCK_STREAM)
-	var old unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
-		t.Fatal(err)
-	}
-	// The lowest free descriptor number: with the soft limit there, no
-	// new descriptor can be made.
-	free, err := unix.Dup(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	unix.Close(free)
-	lim := old
-	lim.Cur = uint64(free)
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		t.Skipf("setrlimit: %v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	err = s.Connect(ctx, sockaddr(addrPort(t, l.Addr())), false)
-	cancel()
-	if rerr := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); rerr != nil {
-		t.Fatal(rerr)
-	}
+	defer cancel()
+	var err error
+	withoutFileDescriptors(t, func() { err = s.Connect(ctx, sockaddr(addrPort(t, l.Addr())), false) })
 	if errnoOf(err) != unix.EMFILE {
 		t.Fatalf("connect without descriptors = %v, want EMFILE", err)
 	}
