@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -109,7 +110,15 @@ func (l *pairListener) pair(p int) (int, error) {
 	if l.fd < 0 {
 		return -1, unix.EBADF
 	}
-	if err := unix.Connect(p, sockaddrOf(l.addr)); err != nil && err != unix.EINPROGRESS {
+	// p is the target's blocking socket, with the target's SO_SNDTIMEO:
+	// on a busy host the loopback handshake can outlast the call, which
+	// then returns EINPROGRESS (timed out) or EINTR (a signal to this
+	// thread, such as Go's preemption: with a send timeout set, connect
+	// is not restarted). The handshake goes on either way; the accepts
+	// below wait for it.
+	switch err := unix.Connect(p, sockaddrOf(l.addr)); err {
+	case nil, unix.EINPROGRESS, unix.EINTR, unix.EALREADY:
+	default:
 		return -1, fmt.Errorf("pair: connect: %w", err)
 	}
 	want, err := boundAddr(p)
@@ -220,6 +229,10 @@ func (c *conduit) joinTCP() error {
 // tcpTargetGone reports whether the target closed its last fd of the
 // connected target end: sock_diag finds it orphaned (inode 0) or gone.
 // Our end (fd) sees the same FIN for a close as for shutdown(SHUT_WR).
+// A target end shut down both ways but not orphaned may be a close in
+// progress (tcp_close sends its FIN before sock_orphan, and our end can
+// take the FIN in between): it is asked again for up to closeSettle
+// before it counts as a target that shut down and keeps its fd.
 func (c *conduit) tcpTargetGone(fd int) bool {
 	ours, err1 := boundAddr(fd)
 	sa, err2 := unix.Getpeername(fd)
@@ -227,6 +240,23 @@ func (c *conduit) tcpTargetGone(fd int) bool {
 	if err1 != nil || err2 != nil || !ok {
 		return true // our end is no longer connected: nothing to keep
 	}
-	ino, found, err := c.cnet.tcpInode(target, ours)
-	return err == nil && (!found || ino == 0)
+	deadline := time.Now().Add(closeSettle)
+	for {
+		st, err := c.cnet.tcpLookup(target, ours)
+		switch {
+		case err != nil:
+			return false
+		case !st.found || st.inode == 0:
+			return true
+		case st.shutdown != unix.SHUT_RDWR+1 || time.Now().After(deadline):
+			// RCV_SHUTDOWN|SEND_SHUTDOWN is 3 (SHUT_RDWR+1).
+			return false
+		}
+		time.Sleep(closeSettle / 50)
+	}
 }
+
+// closeSettle bounds how long tcpTargetGone waits for a target end shut
+// down both ways to be orphaned (the closing thread between its FIN and
+// sock_orphan).
+const closeSettle = 20 * time.Millisecond
