@@ -153,6 +153,7 @@ func (s *Socket) Accept(ctx context.Context, nonblocking bool) (provider.Socket,
 				return nil, nil, unix.ENFILE
 			}
 			s.inheritOOBInline(child)
+			s.inheritTCPBufs(child)
 			if ctx != nil && ctx.Err() != nil && !nonblocking {
 				s.Requeue(child, peer)
 				return nil, nil, intrErrno(timeo)

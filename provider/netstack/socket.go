@@ -2,7 +2,6 @@ package netstack
 
 import (
 	"context"
-	"encoding/binary"
 	"os"
 	"sync"
 
@@ -57,6 +56,8 @@ type Socket struct {
 	// SO_ERROR reports it.
 	pendingErr unix.Errno
 	upDone     chan struct{} // closed when the conduit→stack pump ends
+	// bufs: the program's SO_SNDBUF and SO_RCVBUF (tcpbuf.go).
+	bufs tcpBufs
 
 	lst   *listenState // listeners
 	dgram *dgramState  // datagram sockets
@@ -70,6 +71,12 @@ type Socket struct {
 	// it, so no byte is counted twice.
 	downMu       sync.Mutex
 	downInFlight int
+	// upInFlight counts the bytes pumpUp read from our end and has not
+	// yet written to the stack in full (SIOCOUTQ counts them); upMu
+	// makes a read from our end and setting the count one step for
+	// ioctlOutq.
+	upMu       sync.Mutex
+	upInFlight int
 
 	down downSettle // stream pump progress for settleReceived (settle.go)
 }
@@ -150,25 +157,35 @@ func (s *Socket) EventQueue() *waiter.Queue { return s.so.EventQueue() }
 // SetSockOpt implements provider.Socket. SO_RCVTIMEO and SO_SNDTIMEO are
 // also set on the conduit, so that the target's native reads and writes
 // time out as on Linux; so is SO_OOBINLINE, which AF_UNIX applies to the
-// urgent bytes the pump sends out of band (see urgent.go).
+// urgent bytes the pump sends out of band (see urgent.go); and a TCP
+// conduit takes the buffer sizes (tcpbuf.go).
 func (s *Socket) SetSockOpt(level, name int, val []byte) error {
+	return s.SetSockOptWithConduit(level, name, val, -1)
+}
+
+// SetSockOptWithConduit is SetSockOpt for a caller that holds the
+// target's fd itself (the shim, through pidfd_getfd; conduit < 0: none):
+// a TCP conduit's target end then takes the program's buffer sizes even
+// after ReleaseConduit.
+func (s *Socket) SetSockOptWithConduit(level, name int, val []byte, conduit int) error {
 	if err := s.so.SetSockOpt(level, name, val); err != nil {
 		return err
 	}
-	if level == unix.SOL_SOCKET {
-		switch name {
-		case unix.SO_RCVTIMEO, unix.SO_RCVTIMEO_NEW, unix.SO_SNDTIMEO, unix.SO_SNDTIMEO_NEW:
-			withFd(s.c.target, func(fd int) {
-				_ = unix.SetsockoptString(fd, unix.SOL_SOCKET, name, string(val))
-			})
-		case unix.SO_OOBINLINE:
-			s.setOOBInline(val)
-		case unix.SO_RCVBUF, unix.SO_RCVBUFFORCE:
-			s.growTargetRcvBuf()
-			s.mirrorTCPBuf(name, val)
-		case unix.SO_SNDBUF, unix.SO_SNDBUFFORCE:
-			s.mirrorTCPBuf(name, val)
-		}
+	if level != unix.SOL_SOCKET {
+		return nil
+	}
+	switch name {
+	case unix.SO_RCVTIMEO, unix.SO_RCVTIMEO_NEW, unix.SO_SNDTIMEO, unix.SO_SNDTIMEO_NEW:
+		withFd(s.c.target, func(fd int) {
+			_ = unix.SetsockoptString(fd, unix.SOL_SOCKET, name, string(val))
+		})
+	case unix.SO_OOBINLINE:
+		s.setOOBInline(val)
+	case unix.SO_RCVBUF, unix.SO_RCVBUFFORCE:
+		s.growTargetRcvBuf()
+		s.mirrorTCPBuf(name, val, conduit)
+	case unix.SO_SNDBUF, unix.SO_SNDBUFFORCE:
+		s.mirrorTCPBuf(name, val, conduit)
 	}
 	return nil
 }
@@ -225,61 +242,35 @@ func putInt(b []byte, v int) {
 
 // Ioctl implements provider.Socket. Queue sizes count the conduit too:
 // SIOCINQ adds the bytes waiting in the target's end, SIOCOUTQ the bytes
-// the target wrote that the pump has not yet moved into the stack.
+// the target wrote that have not reached the stack yet (outq.go).
 func (s *Socket) Ioctl(req uint) (int, error) {
-	if req == unix.SIOCATMARK && s.stream {
-		v, err := ioctlAtMark(-1)
-		withFd(s.c.target, func(fd int) { v, err = ioctlAtMark(fd) })
-		return v, err
+	var v int
+	var err error
+	if !withFd(s.c.target, func(fd int) { v, err = s.ioctl(req, fd) }) {
+		v, err = s.ioctl(req, -1)
 	}
-	if req == unix.SIOCINQ {
-		var v int
-		var err error
-		if !withFd(s.c.target, func(fd int) { v, err = s.ioctlInq(fd) }) {
-			v, err = s.ioctlInq(-1)
-		}
-		return v, err
-	}
-	v, err := s.so.Ioctl(req)
-	if err != nil {
-		return v, err
-	}
-	switch req {
-	case unix.SIOCOUTQ, unix.SIOCOUTQNSD:
-		if s.stream {
-			s.mu.Lock()
-			filler := s.filler
-			if s.sentinel {
-				filler++
-			}
-			ours := s.c.ours // set by join, under s.mu
-			s.mu.Unlock()
-			withFd(ours, func(fd int) {
-				if q := inq(fd) - filler; q > 0 {
-					v += q
-				}
-			})
-			if s.c.tcp != nil {
-				// And what the target end has not sent to our end yet.
-				withFd(s.c.target, func(fd int) { v += outqNotSent(fd) })
-			}
-		}
-	}
-	return v, nil
+	return v, err
 }
 
 // IoctlWithConduit is Ioctl for a caller that holds the target's fd
 // itself (the shim, through pidfd_getfd): SIOCINQ then counts the bytes
-// waiting in the target end, and SIOCATMARK looks at the urgent mark
-// there, even after ReleaseConduit.
+// waiting in the target end, SIOCOUTQ those it has not sent, and
+// SIOCATMARK looks at the urgent mark there, even after ReleaseConduit.
 func (s *Socket) IoctlWithConduit(req uint, conduit int) (int, error) {
-	if req == unix.SIOCATMARK && s.stream {
-		return ioctlAtMark(conduit)
+	return s.ioctl(req, conduit)
+}
+
+// ioctl serves req with target the target end (-1: not held).
+func (s *Socket) ioctl(req uint, target int) (int, error) {
+	switch {
+	case req == unix.SIOCATMARK && s.stream:
+		return ioctlAtMark(target)
+	case req == unix.SIOCINQ:
+		return s.ioctlInq(target)
+	case (req == unix.SIOCOUTQ || req == unix.SIOCOUTQNSD) && s.stream:
+		return s.ioctlOutq(req, target)
 	}
-	if req == unix.SIOCINQ {
-		return s.ioctlInq(conduit)
-	}
-	return s.Ioctl(req)
+	return s.so.Ioctl(req)
 }
 
 // ioctlInq is SIOCINQ: the stack's queue, the bytes a pump holds between
@@ -458,15 +449,3 @@ func outqNotSent(fd int) int {
 	return v
 }
 
-// mirrorTCPBuf applies the target's SO_SNDBUF or SO_RCVBUF to the target
-// end of a TCP conduit too: its own buffers then hold what Linux's would
-// (a send buffer set by the program is not autotuned, so a full buffer
-// stays full), as far as the provider still holds the target end.
-func (s *Socket) mirrorTCPBuf(name int, val []byte) {
-	if s.c.tcp == nil || len(val) < 4 {
-		return
-	}
-	withFd(s.c.target, func(fd int) {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, name, int(int32(binary.NativeEndian.Uint32(val))))
-	})
-}

@@ -127,7 +127,11 @@ func (s *Socket) joinLocked() error {
 	if s.phase == phaseDead {
 		return unix.EBADF
 	}
-	return s.c.join(streamConduitBuf)
+	if err := s.c.join(streamConduitBuf); err != nil {
+		return err
+	}
+	s.applyTCPBufsLocked()
+	return nil
 }
 
 // beginConnecting joins a fresh socket's target end, fills it (no POLLOUT
@@ -384,7 +388,14 @@ func (s *Socket) pumpUp(done chan struct{}, sentinel bool) {
 	// upRead.readToMark).
 	_ = rc.Control(func(fd uintptr) { setOursInline(int(fd)) })
 	r := &upRead{buf: *bp, sentinel: sentinel, keepLast: s.c.tcp == nil}
-	read := r.read
+	read := func(fd uintptr) bool {
+		s.upMu.Lock()
+		defer s.upMu.Unlock()
+		ready := r.read(fd)
+		s.upInFlight = len(r.data)
+		return ready
+	}
+	defer s.upSent()
 	for {
 		if err := rc.Read(read); err != nil {
 			close(done) // deadline or closed: reset or abort
@@ -404,7 +415,9 @@ func (s *Socket) pumpUp(done chan struct{}, sentinel bool) {
 		if r.urgent {
 			flags = unix.MSG_OOB
 		}
-		if werr := s.writeStack(r.data, flags); werr != nil {
+		werr := s.writeStack(r.data, flags)
+		s.upSent()
+		if werr != nil {
 			close(done)
 			if !socket.IsInterrupt(werr) {
 				s.stackWriteFailed(werr)
@@ -430,6 +443,13 @@ func (s *Socket) pumpUp(done chan struct{}, sentinel bool) {
 		close(done)
 	}
 	s.closeFromTarget()
+}
+
+// upSent records that pumpUp holds no bytes (ioctlOutq).
+func (s *Socket) upSent() {
+	s.upMu.Lock()
+	s.upInFlight = 0
+	s.upMu.Unlock()
 }
 
 // targetGone reports whether the target closed its last reference to the
