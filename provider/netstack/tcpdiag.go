@@ -18,17 +18,29 @@ type tcpDiag struct {
 	nl int // NETLINK_SOCK_DIAG socket of the namespace, -1 until made
 }
 
-// Sizes of struct inet_diag_req_v2 and the offset of idiag_inode in
-// struct inet_diag_msg, after the 16-byte nlmsghdr.
+// Sizes of struct inet_diag_req_v2 and struct inet_diag_msg, the offset
+// of idiag_inode in the latter (all after the 16-byte nlmsghdr), and the
+// attribute carrying sk_shutdown (INET_DIAG_SHUTDOWN, always sent).
 const (
 	inetDiagReqLen   = 16 + 56
+	inetDiagMsgEnd   = 16 + 72
 	inetDiagInodeOff = 16 + 68
+	inetDiagShutdown = 8
 )
 
-// tcpInode returns the inode of the TCP socket of the namespace bound to
-// local and connected to remote: 0 for an orphan, and found false when
-// there is none.
-func (n *conduitNet) tcpInode(local, remote netip.AddrPort) (inode uint32, found bool, err error) {
+// tcpSockState is what sock_diag says of one TCP socket.
+type tcpSockState struct {
+	found bool   // false: no such socket (a reset one is gone at once)
+	inode uint32 // 0 for an orphan (closed by its last fd)
+	// shutdown is sk_shutdown: RCV_SHUTDOWN (1) | SEND_SHUTDOWN (2).
+	// tcp_close sets both before it sends its FIN and orphans the socket
+	// only after, so a FIN can arrive while the inode is still there.
+	shutdown uint8
+}
+
+// tcpLookup asks about the TCP socket of the namespace bound to local and
+// connected to remote.
+func (n *conduitNet) tcpLookup(local, remote netip.AddrPort) (st tcpSockState, err error) {
 	d := &n.diag
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -45,7 +57,7 @@ func (n *conduitNet) tcpInode(local, remote netip.AddrPort) (inode uint32, found
 		}
 		if err != nil {
 			d.nl = -1
-			return 0, false, fmt.Errorf("sock_diag socket: %w", err)
+			return st, fmt.Errorf("sock_diag socket: %w", err)
 		}
 	}
 	var req [inetDiagReqLen]byte
@@ -69,29 +81,42 @@ func (n *conduitNet) tcpInode(local, remote netip.AddrPort) (inode uint32, found
 	le.PutUint32(id[40:], ^uint32(0)) // INET_DIAG_NOCOOKIE
 	le.PutUint32(id[44:], ^uint32(0))
 	if err := unix.Sendto(d.nl, req[:], 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return 0, false, fmt.Errorf("sock_diag send: %w", err)
+		return st, fmt.Errorf("sock_diag send: %w", err)
 	}
 	var resp [512]byte
 	k, _, err := unix.Recvfrom(d.nl, resp[:], 0)
 	if err != nil {
-		return 0, false, fmt.Errorf("sock_diag recv: %w", err)
+		return st, fmt.Errorf("sock_diag recv: %w", err)
 	}
 	if k < 16 {
-		return 0, false, fmt.Errorf("sock_diag: short reply (%d bytes)", k)
+		return st, fmt.Errorf("sock_diag: short reply (%d bytes)", k)
 	}
 	switch le.Uint16(resp[4:]) {
 	case unix.NLMSG_ERROR:
 		if k >= 20 && int32(le.Uint32(resp[16:])) == -int32(unix.ENOENT) {
-			return 0, false, nil
+			return st, nil
 		}
-		return 0, false, fmt.Errorf("sock_diag: error reply")
+		return st, fmt.Errorf("sock_diag: error reply")
 	case unix.SOCK_DIAG_BY_FAMILY:
-		if k < inetDiagInodeOff+4 {
-			return 0, false, fmt.Errorf("sock_diag: short inet_diag_msg (%d bytes)", k)
+		if k < inetDiagMsgEnd {
+			return st, fmt.Errorf("sock_diag: short inet_diag_msg (%d bytes)", k)
 		}
-		return le.Uint32(resp[inetDiagInodeOff:]), true, nil
+		st.found = true
+		st.inode = le.Uint32(resp[inetDiagInodeOff:])
+		end := min(k, int(le.Uint32(resp[0:])))
+		for off := inetDiagMsgEnd; off+4 <= end; {
+			alen, typ := int(le.Uint16(resp[off:])), le.Uint16(resp[off+2:])
+			if alen < 4 || off+alen > end {
+				break
+			}
+			if typ == inetDiagShutdown && alen >= 5 {
+				st.shutdown = resp[off+4]
+			}
+			off += (alen + 3) &^ 3
+		}
+		return st, nil
 	}
-	return 0, false, fmt.Errorf("sock_diag: unexpected reply type %d", le.Uint16(resp[4:]))
+	return st, fmt.Errorf("sock_diag: unexpected reply type %d", le.Uint16(resp[4:]))
 }
 
 // putDiagAddr writes a in inet_diag's 16-byte address field (IPv4 in the

@@ -120,15 +120,17 @@ func TestTCPDiagTellsCloseFromShutdown(t *testing.T) {
 		if closeIt {
 			unix.Close(p)
 		}
-		ino, found, err := n.tcpInode(local, remote)
+		got, err := n.tcpLookup(local, remote)
 		if err != nil {
 			t.Fatal(err)
 		}
 		switch {
-		case !closeIt && (!found || uint64(ino) != st.Ino):
-			t.Fatalf("shut-down target end: inode %d (found %v), want %d", ino, found, st.Ino)
-		case closeIt && found && ino != 0:
-			t.Fatalf("closed target end: inode %d, want 0 (orphan) or no socket", ino)
+		case !closeIt && (!got.found || uint64(got.inode) != st.Ino):
+			t.Fatalf("shut-down target end: inode %d (found %v), want %d", got.inode, got.found, st.Ino)
+		case !closeIt && got.shutdown != 3:
+			t.Fatalf("shut-down target end: sk_shutdown %d, want 3 (RCV_SHUTDOWN|SEND_SHUTDOWN)", got.shutdown)
+		case closeIt && got.found && got.inode != 0:
+			t.Fatalf("closed target end: inode %d, want 0 (orphan) or no socket", got.inode)
 		}
 		if !closeIt {
 			unix.Close(p)
