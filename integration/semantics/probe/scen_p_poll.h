@@ -263,6 +263,18 @@ SCEN(ep_rdhup_and_hup, "L.88 brief:poll") {
 	struct linger lg = {1, 0};
 	setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 	close(c);
-	kv("rst", "%s", N(epoll_wait(ep, &out, 1, WAIT_MS)));
+	// The reset's edge. A FIN taken on another CPU than the waiter's
+	// wakes it twice (tcp_fin's sk_state_change, then tcp_data_ready), so
+	// an edge of the FIN can be left over, showing IN|RDHUP before the
+	// reset came; that happens on Linux too whenever the FIN is not
+	// processed inside the sender's shutdown call. Such edges are skipped
+	// (at most 3): printed is the first edge that shows the reset.
+	int n = 0;
+	for (int i = 0; i < 4; i++) {
+		n = epoll_wait(ep, &out, 1, WAIT_MS);
+		if (n != 1 || (out.events & (EPOLLERR | EPOLLHUP)))
+			break;
+	}
+	kv("rst", "%s", N(n));
 	kv("rst_events", "%s", emask(out.events));
 }
