@@ -59,7 +59,20 @@
 //     target end (ReleaseConduit), our end sees its FIN or RST;
 //     sock_diag in the conduit namespace tells a closed target end
 //     (orphan: inode 0, or gone) from one shut down both ways, also
-//     later, by asking every 20 ms while the target half-closed.
+//     later, by asking every 20 ms while the target half-closed. A
+//     target end shut down both ways but not yet orphaned is asked again
+//     for up to 20 ms: tcp_close sends its FIN before it orphans the
+//     socket, and our end can take that FIN in between.
+//   - Buffer sizes (tcpbuf.go): the program's SO_SNDBUF and SO_RCVBUF
+//     are set on the target end too, and on our end for the hop of that
+//     direction, so the conduit holds a few buffers of the program's
+//     size, not megabytes of autotuned ones; the shim passes its copy of
+//     the target's fd (SetSockOptWithConduit) once the provider released
+//     its own. Accepted connections inherit the listener's sizes.
+//   - SIOCOUTQ (outq.go) counts the target's bytes wherever they are on
+//     the way to the stack, and when the peer is a socket of this
+//     provider, 0 waits (bounded) until the peer's pump moved what it
+//     acked into its conduit: acked means readable, as on Linux.
 //
 // What the conduit adds, measured in bench/shim: the kernel's TCP on
 // loopback twice per byte. An RST from our end drops what our end had not

@@ -448,4 +448,3 @@ func outqNotSent(fd int) int {
 	}
 	return v
 }
-
