@@ -9,12 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestInjectedErrorsLikeLinux checks icmpForErrno against the kernel:
-// every errno it maps, injected as an ICMP error into a connected pair of
-// the conduit namespace, is what the kernel sets on the target end, and
-// an unconnected target end ignores it, as Linux's UDP does without
-// IP_RECVERR.
-func TestInjectedErrorsLikeLinux(t *testing.T) {
+// newTestConduitNet makes a conduit namespace, closed at cleanup; it
+// skips without root or CAP_SYS_ADMIN.
+func newTestConduitNet(t *testing.T) *conduitNet {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the conduit namespace needs root")
 	}
@@ -25,7 +23,17 @@ func TestInjectedErrorsLikeLinux(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.close()
+	t.Cleanup(n.close)
+	return n
+}
+
+// TestInjectedErrorsLikeLinux checks icmpForErrno against the kernel:
+// every errno it maps, injected as an ICMP error into a connected pair of
+// the conduit namespace, is what the kernel sets on the target end, and
+// an unconnected target end ignores it, as Linux's UDP does without
+// IP_RECVERR.
+func TestInjectedErrorsLikeLinux(t *testing.T) {
+	n := newTestConduitNet(t)
 	errnos := []unix.Errno{unix.ECONNREFUSED, unix.EHOSTUNREACH, unix.ENOPROTOOPT, unix.ENETUNREACH,
 		unix.EHOSTDOWN, unix.ENONET, unix.EPROTO, unix.EACCES, unix.EMSGSIZE, unix.ETIMEDOUT}
 	for _, family := range []int{unix.AF_INET, unix.AF_INET6} {

@@ -190,6 +190,34 @@ func connect(t *testing.T, s provider.Socket, ap netip.AddrPort) {
 	}
 }
 
+// providerListener is a provider socket of p listening on 127.0.0.1 (a
+// kernel-chosen port); fd is its target end.
+func providerListener(t *testing.T, p provider.Provider) (provider.Socket, int) {
+	t.Helper()
+	ls, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_STREAM)
+	if err := ls.Bind(sockaddr(netip.MustParseAddrPort("127.0.0.1:0"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.Listen(8); err != nil {
+		t.Fatal(err)
+	}
+	return ls, fd
+}
+
+// acceptChild accepts one connection on the provider listener ls (a
+// blocking accept, bounded by waitLimit), closed at cleanup.
+func acceptChild(t *testing.T, ls provider.Socket) provider.Socket {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	child, _, err := ls.Accept(ctx, false)
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	t.Cleanup(func() { child.Close() })
+	return child
+}
+
 // acceptConn accepts one connection from l within waitLimit.
 func acceptConn(t *testing.T, l net.Listener) net.Conn {
 	t.Helper()

@@ -15,13 +15,7 @@ import (
 func listenConduit(t *testing.T) (provider.Socket, int, netip.AddrPort, func() error) {
 	t.Helper()
 	p, n := newProvider(t)
-	s, fd := newSocket(t, p, unix.AF_INET, unix.SOCK_STREAM)
-	if err := s.Bind(sockaddr(netip.MustParseAddrPort("127.0.0.1:0"))); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(8); err != nil {
-		t.Fatal(err)
-	}
+	s, fd := providerListener(t, p)
 	sa, _ := s.GetSockName()
 	ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte(sa[4:8])), uint16(sa[2])<<8|uint16(sa[3]))
 	dial := func() error {

@@ -1,8 +1,6 @@
 package netstack_test
 
 import (
-	"context"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -25,22 +23,10 @@ type conduitIoctler interface {
 // lo): SIOCOUTQ counts the first and waits for the second.
 func TestOutqEmptyMeansPeerCanRead(t *testing.T) {
 	p, _ := newProvider(t)
-	ls, _ := newSocket(t, p, unix.AF_INET, unix.SOCK_STREAM)
-	if err := ls.Bind(sockaddr(netip.MustParseAddrPort("127.0.0.1:0"))); err != nil {
-		t.Fatal(err)
-	}
-	if err := ls.Listen(8); err != nil {
-		t.Fatal(err)
-	}
+	ls, _ := providerListener(t, p)
 	c, cfd := newSocket(t, p, unix.AF_INET, unix.SOCK_STREAM)
 	connect(t, c, mustName(t, ls))
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	child, _, err := ls.Accept(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { child.Close() })
+	child := acceptChild(t, ls)
 	sfd := targetFd(t, child)
 	for _, s := range []provider.Socket{c, child} {
 		s.(provider.ConduitReleaser).ReleaseConduit()
@@ -54,6 +40,7 @@ func TestOutqEmptyMeansPeerCanRead(t *testing.T) {
 			}
 		}
 		for q := 1; q != 0; {
+			var err error
 			if q, err = c.(conduitIoctler).IoctlWithConduit(unix.SIOCOUTQ, cfd); err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,6 @@
 package netstack_test
 
 import (
-	"context"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -102,14 +101,7 @@ func TestTCPConduitTakesProgramBuffers(t *testing.T) {
 		if err := dial(); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		child, _, err := ls.Accept(ctx, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { child.Close() })
-		check("accepted", targetFd(t, child))
+		check("accepted", targetFd(t, acceptChild(t, ls)))
 	})
 }
 

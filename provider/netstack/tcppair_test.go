@@ -1,28 +1,10 @@
 package netstack
 
 import (
-	"errors"
-	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
-
-func newTestConduitNet(t *testing.T) *conduitNet {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the conduit namespace needs root")
-	}
-	n, err := newConduitNet()
-	if errors.Is(err, unix.EPERM) {
-		t.Skip("no CAP_SYS_ADMIN: no conduit namespace")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.close)
-	return n
-}
 
 // TestTCPPairFillerLooksLikeSynSent: a pair made through the pair
 // listener, filled, polls like a socket in SYN_SENT (no events; a

@@ -1,10 +1,8 @@
 package netstack_test
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -226,25 +224,13 @@ func kernelOOBPair(t *testing.T, listenerInline bool) (c, s oobEnd) {
 func netprovOOBPair(t *testing.T, listenerInline bool) (c, s oobEnd) {
 	t.Helper()
 	p, _ := newProvider(t)
-	ls, lfd := newSocket(t, p, unix.AF_INET, unix.SOCK_STREAM)
-	if err := ls.Bind(sockaddr(netip.MustParseAddrPort("127.0.0.1:0"))); err != nil {
-		t.Fatal(err)
-	}
-	if err := ls.Listen(8); err != nil {
-		t.Fatal(err)
-	}
+	ls, lfd := providerListener(t, p)
 	if listenerInline {
 		oobEnd{fd: lfd, sock: ls}.setInline(t, true)
 	}
 	cs, cfd := newSocket(t, p, unix.AF_INET, unix.SOCK_STREAM)
 	connect(t, cs, mustName(t, ls))
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	child, _, err := ls.Accept(ctx, false)
-	if err != nil {
-		t.Fatalf("accept: %v", err)
-	}
-	t.Cleanup(func() { child.Close() })
+	child := acceptChild(t, ls)
 	sfd := targetFd(t, child)
 	for _, so := range []provider.Socket{cs, child} {
 		if r, ok := so.(provider.ConduitReleaser); ok {
