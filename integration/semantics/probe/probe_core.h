@@ -303,12 +303,24 @@ static int pollnow(int fd) {
 // revents seen (0 on timeout).
 static int waitfor(int fd, short ev, int ms) {
 	struct pollfd p = {.fd = fd, .events = ev};
-	for (;;) {
+	for (int settle = 0;;) {
 		int n = poll(&p, 1, ms);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			fail("poll wait");
+		// POLLERR and POLLHUP are reported unasked. A reset taken on
+		// another CPU shows them a moment before the events it also
+		// brings (tcp_done sets TCP_CLOSE, then sk_shutdown): on Linux
+		// too whenever the RST does not come within the caller's own
+		// system call. Such a half-done state is waited out (100 ms at
+		// most) instead of being returned.
+		if (n && !(p.revents & ev) && (p.revents & (POLLERR | POLLHUP)) && settle++ < 100) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+			ms = 0;
+			continue;
+		}
 		return n ? p.revents : 0;
 	}
 }
