@@ -21,6 +21,20 @@ func TestAddAnnouncesReusedAddress(t *testing.T) {
 	first := uniqueID("garp")
 	r := e.add(l, first)
 	ip := r.IPs[0].Address.IP.String()
+	// A spare port (a veth, both ends up) keeps the bridge's carrier up
+	// after DEL: when its last port goes, the carrier drops and linkwatch
+	// flushes its neighbours a moment later, which could remove the entry
+	// made below before the second ADD announces itself.
+	spare := uniqueID("npv")
+	for _, args := range [][]string{
+		{"ip", "link", "add", spare, "type", "veth", "peer", "name", spare + "p"},
+		{"ip", "link", "set", spare + "p", "up"},
+		{"ip", "link", "set", spare, "master", e.bridge, "up"},
+	} {
+		if out, err := e.host.Exec(args...); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
 	if err := e.del(l, first); err != nil {
 		t.Fatalf("DEL: %v", err)
 	}

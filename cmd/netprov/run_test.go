@@ -635,8 +635,16 @@ func TestRunAnnouncesAddress(t *testing.T) {
 	}
 	// A bridge whose MAC is set keeps it when a port joins (else it takes
 	// the lowest port MAC, and a changed address flushes its neighbours).
+	// A spare port (a veth, both ends up) keeps the bridge's carrier up
+	// between the runs: when its last port goes, the carrier drops and
+	// linkwatch flushes its neighbours a moment later, which could empty
+	// the entry checked below.
 	const oldMAC = "02:00:00:00:de:ad"
+	spare := "npv" + strings.TrimPrefix(e.bridge, "npbr")
 	for _, args := range [][]string{
+		{"link", "add", spare, "type", "veth", "peer", "name", spare + "p"},
+		{"link", "set", spare + "p", "up"},
+		{"link", "set", spare, "master", e.bridge, "up"},
 		{"link", "set", e.bridge, "address", "02:00:00:00:be:ef"},
 		{"neigh", "replace", sandboxIP.String(), "lladdr", oldMAC, "dev", e.bridge, "nud", "stale"},
 	} {
