@@ -46,26 +46,50 @@ type conduitNet struct {
 	// conduitLoopback).
 	next atomic.Uint32
 
-	// pools hold UDP socket pairs made in advance (udpPair), for AF_INET
-	// and AF_INET6; refill asks the worker to top one up.
-	pools  [2]chan [2]int
+	// pools hold conduit sockets made in advance (poolKind: UDP pairs
+	// for udpPair, single TCP sockets for tcpSocket, of either family);
+	// refill asks the worker to top one up.
+	pools  [numPools]chan [2]int
 	refill chan int
 
 	diag tcpDiag // (tcpdiag.go)
 }
 
-// udpPairPool is how many pairs of each family the worker keeps made in
-// advance: a socket made on the worker costs a hand-off to its thread
-// (two wake-ups, more than the socket itself), which the pool takes off
-// the path of the socket() the target waits for.
-const udpPairPool = 16
+// conduitPool is how many UDP pairs, or TCP sockets, of each family the
+// worker keeps made in advance: a socket made on the worker costs a
+// hand-off to its thread (two wake-ups, more than the socket itself),
+// which the pool takes off the path of the socket() or accept() the
+// target waits for.
+const conduitPool = 16
+
+// The pools, by protocol and family.
+const (
+	poolUDP4 = iota
+	poolUDP6
+	poolTCP4
+	poolTCP6
+	numPools
+)
+
+// poolKind is the pool of conduit sockets of proto (IPPROTO_UDP or
+// IPPROTO_TCP) and family.
+func poolKind(proto, family int) int {
+	k := poolUDP4
+	if proto == unix.IPPROTO_TCP {
+		k = poolTCP4
+	}
+	if family == unix.AF_INET6 {
+		k++
+	}
+	return k
+}
 
 // newConduitNet makes the namespace. It needs CAP_SYS_ADMIN; without it
 // UDP and TCP sockets keep AF_UNIX conduits (see Provider.wrap).
 func newConduitNet() (*conduitNet, error) {
-	n := &conduitNet{reqs: make(chan func()), closed: make(chan struct{}), raw4: -1, raw6: -1, refill: make(chan int, 2), diag: tcpDiag{nl: -1}}
+	n := &conduitNet{reqs: make(chan func()), closed: make(chan struct{}), raw4: -1, raw6: -1, refill: make(chan int, numPools), diag: tcpDiag{nl: -1}}
 	for i := range n.pools {
-		n.pools[i] = make(chan [2]int, udpPairPool)
+		n.pools[i] = make(chan [2]int, conduitPool)
 	}
 	errc := make(chan error, 1)
 	netns.OnDiscardedThread(func() { n.serve(errc) })
@@ -92,14 +116,16 @@ func (n *conduitNet) serve(errc chan<- error) {
 		select {
 		case f := <-n.reqs:
 			f()
-		case family := <-n.refill:
-			n.fillPool(family)
+		case kind := <-n.refill:
+			n.fillPool(kind)
 		case <-n.closed:
 			for _, pool := range n.pools {
 				for len(pool) > 0 {
-					fds := <-pool
-					unix.Close(fds[0])
-					unix.Close(fds[1])
+					for _, fd := range <-pool {
+						if fd >= 0 {
+							unix.Close(fd)
+						}
+					}
 				}
 			}
 			return
@@ -107,24 +133,60 @@ func (n *conduitNet) serve(errc chan<- error) {
 	}
 }
 
-// pool is the pool of pairs of family.
-func (n *conduitNet) pool(family int) chan [2]int {
-	if family == unix.AF_INET6 {
-		return n.pools[1]
+// fillPool tops up a pool, on the worker (the only sender).
+func (n *conduitNet) fillPool(kind int) {
+	pool := n.pools[kind]
+	family := unix.AF_INET
+	if kind == poolUDP6 || kind == poolTCP6 {
+		family = unix.AF_INET6
 	}
-	return n.pools[0]
-}
-
-// fillPool tops up the pool of family, on the worker (the only sender).
-func (n *conduitNet) fillPool(family int) {
-	pool := n.pool(family)
 	for len(pool) < cap(pool) {
-		fds, err := makeUDPPair(family)
+		fds, err := makePooled(kind, family)
 		if err != nil {
 			return
 		}
 		pool <- fds
 	}
+}
+
+// makePooled makes what pool kind holds, in the calling thread's
+// namespace: a UDP pair, or a TCP socket (and -1).
+func makePooled(kind, family int) ([2]int, error) {
+	if kind == poolTCP4 || kind == poolTCP6 {
+		fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		return [2]int{fd, -1}, err
+	}
+	return makeUDPPair(family)
+}
+
+// pooled returns what pool kind holds (see makePooled): from the pool,
+// else made on the worker now; either way the worker tops the pool up
+// afterwards.
+func (n *conduitNet) pooled(kind, family int) (fds [2]int, err error) {
+	pool := n.pools[kind]
+	select {
+	case fds = <-pool:
+		if len(pool) < cap(pool)/2 {
+			n.askRefill(kind)
+		}
+		return fds, nil
+	default:
+	}
+	err = errConduitNetClosed
+	done := make(chan struct{})
+	select {
+	case n.reqs <- func() {
+		defer close(done)
+		fds, err = makePooled(kind, family)
+	}:
+		<-done
+	case <-n.closed:
+	}
+	if err != nil {
+		return fds, err
+	}
+	n.askRefill(kind)
+	return fds, nil
 }
 
 // makeUDPPair creates two UDP sockets of family in the calling thread's
@@ -193,40 +255,20 @@ func loopbackV6() bool {
 var errConduitNetClosed = errors.New("conduit namespace closed")
 
 // udpPair returns two UDP sockets of family in the namespace, the second
-// non-blocking: from the pool, else made on the worker now; either way
-// the worker tops the pool up afterwards.
-func (n *conduitNet) udpPair(family int) (fds [2]int, err error) {
-	pool := n.pool(family)
-	select {
-	case fds = <-pool:
-		if len(pool) < cap(pool)/2 {
-			n.askRefill(family)
-		}
-		return fds, nil
-	default:
-	}
-	err = errConduitNetClosed
-	done := make(chan struct{})
-	select {
-	case n.reqs <- func() {
-		defer close(done)
-		fds, err = makeUDPPair(family)
-	}:
-		<-done
-	case <-n.closed:
-	}
+// non-blocking (pooled).
+func (n *conduitNet) udpPair(family int) ([2]int, error) {
+	fds, err := n.pooled(poolKind(unix.IPPROTO_UDP, family), family)
 	if err != nil {
 		return fds, fmt.Errorf("conduit UDP sockets: %w", err)
 	}
-	n.askRefill(family)
 	return fds, nil
 }
 
-// askRefill asks the worker to top up the pool of family (without
-// waiting; a request already queued will do).
-func (n *conduitNet) askRefill(family int) {
+// askRefill asks the worker to top up pool kind (without waiting; a
+// request already queued will do).
+func (n *conduitNet) askRefill(kind int) {
 	select {
-	case n.refill <- family:
+	case n.refill <- kind:
 	default:
 	}
 }

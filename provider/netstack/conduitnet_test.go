@@ -74,8 +74,9 @@ func TestInjectedErrorsLikeLinux(t *testing.T) {
 	}
 }
 
-// TestConduitNetCloseLeavesNoFds: the pairs the worker made in advance
-// are closed with the namespace (no descriptor leaks per provider).
+// TestConduitNetCloseLeavesNoFds: the UDP pairs and TCP sockets the
+// worker made in advance are closed with the namespace (no descriptor
+// leaks per provider); a pooled TCP socket is a fresh one.
 func TestConduitNetCloseLeavesNoFds(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the conduit namespace needs root")
@@ -104,8 +105,28 @@ func TestConduitNetCloseLeavesNoFds(t *testing.T) {
 	}
 	unix.Close(fds[0])
 	unix.Close(fds[1])
-	n.close()
+	tcp, err := n.tcpSocket(unix.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if proto, err := unix.GetsockoptInt(tcp, unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil || proto != unix.IPPROTO_TCP {
+		t.Fatalf("tcpSocket: SO_PROTOCOL %d (%v), want TCP", proto, err)
+	}
+	if _, err := unix.Getpeername(tcp); err != unix.ENOTCONN {
+		t.Fatalf("tcpSocket: getpeername %v, want ENOTCONN (a fresh socket)", err)
+	}
+	unix.Close(tcp)
+	// Let the worker fill both pools, so close has pooled sockets of each
+	// kind to close.
 	deadline := time.Now().Add(5 * time.Second)
+	for len(n.pools[poolUDP4]) < conduitPool || len(n.pools[poolTCP4]) < conduitPool {
+		if time.Now().After(deadline) {
+			t.Fatalf("pools not refilled: UDP %d, TCP %d of %d", len(n.pools[poolUDP4]), len(n.pools[poolTCP4]), conduitPool)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	n.close()
+	deadline = time.Now().Add(5 * time.Second)
 	for count() > before { // (earlier tests' pools may still be closing)
 		if time.Now().After(deadline) {
 			t.Fatalf("%d descriptors open after close, %d before", count(), before)

@@ -85,19 +85,11 @@ func makePairListener(family int, addr netip.AddrPort) (*pairListener, error) {
 	return &pairListener{fd: fd, addr: bound}, nil
 }
 
-// tcpSocket creates an unconnected TCP socket of family in the namespace.
+// tcpSocket returns an unconnected TCP socket of family in the namespace
+// (pooled).
 func (n *conduitNet) tcpSocket(family int) (int, error) {
-	fd, err := -1, error(errConduitNetClosed)
-	done := make(chan struct{})
-	select {
-	case n.reqs <- func() {
-		defer close(done)
-		fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	}:
-		<-done
-	case <-n.closed:
-	}
-	return fd, err
+	fds, err := n.pooled(poolKind(unix.IPPROTO_TCP, family), family)
+	return fds[0], err
 }
 
 // pair connects p (a TCP socket of the namespace, blocking or not) to the
