@@ -172,21 +172,30 @@ func (n *conduitNet) pooled(kind, family int) (fds [2]int, err error) {
 		return fds, nil
 	default:
 	}
-	err = errConduitNetClosed
-	done := make(chan struct{})
-	select {
-	case n.reqs <- func() {
-		defer close(done)
-		fds, err = makePooled(kind, family)
-	}:
-		<-done
-	case <-n.closed:
+	if werr := n.onWorker(func() { fds, err = makePooled(kind, family) }); werr != nil {
+		return fds, werr
 	}
 	if err != nil {
 		return fds, err
 	}
 	n.askRefill(kind)
 	return fds, nil
+}
+
+// onWorker runs f on the worker, in the namespace, and waits for it;
+// errConduitNetClosed (f not run) once the namespace is closed.
+func (n *conduitNet) onWorker(f func()) error {
+	done := make(chan struct{})
+	select {
+	case n.reqs <- func() {
+		defer close(done)
+		f()
+	}:
+		<-done
+		return nil
+	case <-n.closed:
+		return errConduitNetClosed
+	}
 }
 
 // makeUDPPair creates two UDP sockets of family in the calling thread's

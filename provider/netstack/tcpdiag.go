@@ -45,15 +45,10 @@ func (n *conduitNet) tcpLookup(local, remote netip.AddrPort) (st tcpSockState, e
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.nl < 0 {
-		done := make(chan struct{})
-		err = errConduitNetClosed
-		select {
-		case n.reqs <- func() {
-			defer close(done)
+		if werr := n.onWorker(func() {
 			d.nl, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
-		}:
-			<-done
-		case <-n.closed:
+		}); werr != nil {
+			err = werr
 		}
 		if err != nil {
 			d.nl = -1

@@ -39,15 +39,8 @@ func (n *conduitNet) newPairListener(family int) (*pairListener, error) {
 	}
 	var l *pairListener
 	var err error
-	done := make(chan struct{})
-	select {
-	case n.reqs <- func() {
-		defer close(done)
-		l, err = makePairListener(family, addr)
-	}:
-		<-done
-	case <-n.closed:
-		return nil, errConduitNetClosed
+	if werr := n.onWorker(func() { l, err = makePairListener(family, addr) }); werr != nil {
+		return nil, werr
 	}
 	return l, err
 }
