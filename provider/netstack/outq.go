@@ -62,14 +62,18 @@ func (s *Socket) settleLocalPeer() {
 }
 
 // streamAt returns the provider's stream socket whose connection goes
-// from local to remote, or nil.
+// from local to remote, or nil. The endpoints are asked outside p.mu,
+// which is never held while an endpoint's lock is taken.
 func (p *Provider) streamAt(local, remote netip.AddrPort) *Socket {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	streams := make([]*Socket, 0, len(p.sockets))
 	for s := range p.sockets {
-		if !s.stream {
-			continue
+		if s.stream {
+			streams = append(streams, s)
 		}
+	}
+	p.mu.Unlock()
+	for _, s := range streams {
 		if info := s.so.Endpoint().Info(); info.Local == local && info.Remote == remote {
 			return s
 		}
