@@ -232,34 +232,38 @@ func (c *call) setsockopt(e *entry) error {
 	if err := c.mem.read(optval, val); err != nil {
 		return err
 	}
-	if err := c.setSockOpt(e, level, name, val); err != nil {
-		return err
-	}
-	if level == unix.SOL_SOCKET && isConduitOpt(name) && !e.sock.Passthrough() {
-		c.setOnTargetFd(c.intArg(0), level, name, val)
-	}
-	return nil
+	return c.setSockOpt(e, level, name, val)
 }
 
-// conduitOptSetter is a provider socket that applies some options to its
-// conduit's target end, which it may no longer hold (netstack.Socket: a
-// TCP conduit takes the buffer sizes).
+// conduitOptSetter is a provider socket that applies the options its
+// conduit needs to the target end itself, given lookup's copy of the
+// target's fd (it may no longer hold one): netstack.Socket, whose TCP
+// conduits also take the buffer sizes.
 type conduitOptSetter interface {
 	SetSockOptWithConduit(level, name int, val []byte, conduit int) error
 }
 
-// setSockOpt asks the provider, with lookup's copy of the target's fd
-// when it wants one (conduitOptSetter).
+// setSockOpt asks the provider. A conduitOptSetter gets lookup's copy of
+// the target's fd; for other conduit providers the shim sets the
+// options of the native data path (isConduitOpt) on that fd itself.
 func (c *call) setSockOpt(e *entry, level, name int, val []byte) error {
-	cs, ok := e.sock.(conduitOptSetter)
-	if !ok || e.sock.Passthrough() {
+	if e.sock.Passthrough() {
 		return e.sock.SetSockOpt(level, name, val)
 	}
 	tfd, ok := c.targetFile(c.intArg(0))
 	if !ok {
 		tfd = -1
 	}
-	return cs.SetSockOptWithConduit(level, name, val, tfd)
+	if cs, ok := e.sock.(conduitOptSetter); ok {
+		return cs.SetSockOptWithConduit(level, name, val, tfd)
+	}
+	if err := e.sock.SetSockOpt(level, name, val); err != nil {
+		return err
+	}
+	if level == unix.SOL_SOCKET && isConduitOpt(name) {
+		c.setOnTargetFd(c.intArg(0), level, name, val)
+	}
+	return nil
 }
 
 // isConduitOpt: SO_RCVTIMEO and SO_SNDTIMEO (both layouts) also rule the

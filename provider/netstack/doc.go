@@ -202,7 +202,7 @@
 //     (EINVAL when there is none or it was read, EINVAL under
 //     SO_OOBINLINE), a normal read stopping at the mark and then skipping
 //     the byte, SO_OOBINLINE (also applied to the target end by
-//     SetSockOpt and the shim, and inherited from a listener), SIGURG to
+//     SetSockOpt, and inherited from a listener), SIGURG to
 //     the F_SETOWN owner (queue_oob sends it as tcp_check_urg does) and
 //     a newer urgent byte turning the previous one into normal data. The
 //     target's send(MSG_OOB) is native: our end has SO_OOBINLINE on,
@@ -260,9 +260,10 @@
 // recvfrom/recvmsg on stream sockets run natively: the AF_UNIX conduit
 // returns no address, like TCP), and the provider's own access to the
 // target end. The shim makes up for the rest with a copy of the target's
-// fd (pidfd_getfd): it sets SO_RCVTIMEO/SO_SNDTIMEO on it, and passes it
-// to SockErrorWithConduit (SO_ERROR clears the conduit's error, so a
-// reset's ECONNRESET is reported once, by read or by SO_ERROR) and
+// fd (pidfd_getfd), which it passes to SetSockOptWithConduit (timeouts,
+// SO_OOBINLINE and buffer sizes reach the target end), to
+// SockErrorWithConduit (SO_ERROR clears the conduit's error, so a reset's
+// ECONNRESET is reported once, by read or by SO_ERROR) and to
 // IoctlWithConduit (SIOCINQ counts the bytes in the target end).
 // Listeners and datagram sockets ignore ReleaseConduit: the shim must
 // Close them.

@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"sync"
 
@@ -154,19 +155,15 @@ func (s *Socket) Readiness(mask waiter.EventMask) waiter.EventMask { return s.so
 // EventQueue implements provider.Socket.
 func (s *Socket) EventQueue() *waiter.Queue { return s.so.EventQueue() }
 
-// SetSockOpt implements provider.Socket. SO_RCVTIMEO and SO_SNDTIMEO are
-// also set on the conduit, so that the target's native reads and writes
-// time out as on Linux; so is SO_OOBINLINE, which AF_UNIX applies to the
-// urgent bytes the pump sends out of band (see urgent.go); and a TCP
-// conduit takes the buffer sizes (tcpbuf.go).
+// SetSockOpt implements provider.Socket. The options the native data
+// path depends on are applied to the conduit too (mirrorSockOpt).
 func (s *Socket) SetSockOpt(level, name int, val []byte) error {
 	return s.SetSockOptWithConduit(level, name, val, -1)
 }
 
 // SetSockOptWithConduit is SetSockOpt for a caller that holds the
-// target's fd itself (the shim, through pidfd_getfd; conduit < 0: none):
-// a TCP conduit's target end then takes the program's buffer sizes even
-// after ReleaseConduit.
+// target's fd itself (the shim, through pidfd_getfd; conduit < 0: none),
+// so the options reach the target end even after ReleaseConduit.
 func (s *Socket) SetSockOptWithConduit(level, name int, val []byte, conduit int) error {
 	if err := s.so.SetSockOpt(level, name, val); err != nil {
 		return err
@@ -174,20 +171,39 @@ func (s *Socket) SetSockOptWithConduit(level, name int, val []byte, conduit int)
 	if level != unix.SOL_SOCKET {
 		return nil
 	}
+	if conduit < 0 && withFd(s.c.target, func(fd int) { s.mirrorSockOpt(name, val, fd) }) {
+		return nil
+	}
+	s.mirrorSockOpt(name, val, conduit)
+	return nil
+}
+
+// mirrorSockOpt applies a socket option the stack socket took to the
+// conduit, target being the target end (-1: nobody holds it): SO_RCVTIMEO
+// and SO_SNDTIMEO, so that the target's native reads and writes time out
+// (and fail with EINTR on a signal even under SA_RESTART,
+// sock_intr_errno) as on Linux; SO_OOBINLINE, for the urgent bytes the
+// pump sends out of band (urgent.go); buffer sizes (a UDP conduit's
+// receive buffer, growTargetRcvBuf; a TCP conduit's ends, tcpbuf.go).
+func (s *Socket) mirrorSockOpt(name int, val []byte, target int) {
 	switch name {
 	case unix.SO_RCVTIMEO, unix.SO_RCVTIMEO_NEW, unix.SO_SNDTIMEO, unix.SO_SNDTIMEO_NEW:
-		withFd(s.c.target, func(fd int) {
-			_ = unix.SetsockoptString(fd, unix.SOL_SOCKET, name, string(val))
-		})
+		if target >= 0 {
+			_ = unix.SetsockoptString(target, unix.SOL_SOCKET, name, string(val))
+		}
 	case unix.SO_OOBINLINE:
-		s.setOOBInline(val)
+		if target >= 0 && len(val) >= 4 {
+			on := binary.NativeEndian.Uint32(val[:4]) != 0
+			_ = unix.SetsockoptInt(target, unix.SOL_SOCKET, unix.SO_OOBINLINE, boolInt(on))
+		}
 	case unix.SO_RCVBUF, unix.SO_RCVBUFFORCE:
-		s.growTargetRcvBuf()
-		s.mirrorTCPBuf(name, val, conduit)
+		if target >= 0 {
+			s.growTargetRcvBuf(target)
+		}
+		s.mirrorTCPBuf(name, val, target)
 	case unix.SO_SNDBUF, unix.SO_SNDBUFFORCE:
-		s.mirrorTCPBuf(name, val, conduit)
+		s.mirrorTCPBuf(name, val, target)
 	}
-	return nil
 }
 
 // GetSockOpt implements provider.Socket. SO_ERROR is the stack's pending

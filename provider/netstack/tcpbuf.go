@@ -52,8 +52,6 @@ func (s *Socket) mirrorTCPBuf(name int, val []byte, target int) {
 	s.mu.Unlock()
 	if target >= 0 {
 		bufs.applyTarget(target)
-	} else {
-		withFd(s.c.target, bufs.applyTarget)
 	}
 	if ours != nil {
 		withFd(ours, bufs.applyOurs)

@@ -89,13 +89,13 @@ func newUDPConduit(n *conduitNet, family int) (*conduit, error) {
 	}, nil
 }
 
-// growTargetRcvBuf lets the target end of a UDP conduit hold as much as
-// the socket's receive buffer, once the program raised SO_RCVBUF: the
-// down pump moves every datagram the stack queued into it, and without
-// back-pressure between the ends (UDP) what does not fit is dropped,
-// where Linux keeps a burst up to SO_RCVBUF. (It never shrinks below
-// dgramConduitBuf.)
-func (s *Socket) growTargetRcvBuf() {
+// growTargetRcvBuf lets the target end (target) of a UDP conduit hold as
+// much as the socket's receive buffer, once the program raised SO_RCVBUF:
+// the down pump moves every datagram the stack queued into it, and
+// without back-pressure between the ends (UDP) what does not fit is
+// dropped, where Linux keeps a burst up to SO_RCVBUF. (It never shrinks
+// below dgramConduitBuf.)
+func (s *Socket) growTargetRcvBuf(target int) {
 	if s.c.udp == nil {
 		return
 	}
@@ -106,7 +106,7 @@ func (s *Socket) growTargetRcvBuf() {
 	}
 	// SO_RCVBUFFORCE doubles its argument, as SO_RCVBUF does.
 	if v := int(binary.NativeEndian.Uint32(b[:])); v > dgramConduitBuf {
-		withFd(s.c.target, func(fd int) { setBuf(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, v/2+1) })
+		setBuf(target, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, v/2+1)
 	}
 }
 

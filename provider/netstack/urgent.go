@@ -1,7 +1,6 @@
 package netstack
 
 import (
-	"encoding/binary"
 	"errors"
 
 	"golang.org/x/sys/unix"
@@ -169,17 +168,6 @@ func setOursInline(fd int) {
 }
 
 // Out-of-band inline and the mark as the target sees them.
-
-// setOOBInline applies SO_OOBINLINE to the target end, where AF_UNIX
-// implements it for the urgent bytes the pump sends (the shim applies it
-// to the target's own fd too, which works after ReleaseConduit).
-func (s *Socket) setOOBInline(val []byte) {
-	if !s.stream || len(val) < 4 {
-		return
-	}
-	on := binary.NativeEndian.Uint32(val[:4]) != 0
-	withFd(s.c.target, func(fd int) { _ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_OOBINLINE, boolInt(on)) })
-}
 
 func boolInt(b bool) int {
 	if b {
