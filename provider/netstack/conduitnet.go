@@ -261,6 +261,25 @@ func loopbackV6() bool {
 	return unix.Bind(fd, &unix.SockaddrInet6{Addr: netip.IPv6Loopback().As16()}) == nil
 }
 
+// Loopback blocks of the conduit addresses (conduitLoopback).
+const (
+	targetBlock   = 1 // 127.1.0.0/16: UDP target ends
+	oursBlock     = 2 // 127.2.0.0/16: UDP our ends
+	pairBlock     = 3 // 127.3.0.0/16: the TCP pair listener
+	listenerBlock = 4 // 127.4.0.0/16: listening TCP target ends
+)
+
+// conduitLoopback is the loopback address of conduit number i in block,
+// to bind with port 0. IPv4 conduits spread over 127.block.0.0/16, each
+// address with its own range of ephemeral ports (all of 127.0.0.0/8 is
+// local). IPv6 has ::1 only.
+func conduitLoopback(v6 bool, block byte, i uint32) netip.Addr {
+	if v6 {
+		return netip.IPv6Loopback()
+	}
+	return netip.AddrFrom4([4]byte{127, block, byte(i >> 8), byte(i)})
+}
+
 var errConduitNetClosed = errors.New("conduit namespace closed")
 
 // udpPair returns two UDP sockets of family in the namespace, the second

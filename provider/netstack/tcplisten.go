@@ -26,11 +26,7 @@ func (s *Socket) listenTarget(backlog int) error {
 			return
 		}
 		if cur.Port() == 0 {
-			addr := netip.IPv6Loopback()
-			if s.so.Family() == unix.AF_INET {
-				i := s.c.cnet.next.Add(1)
-				addr = netip.AddrFrom4([4]byte{127, 4, byte(i >> 8), byte(i)})
-			}
+			addr := conduitLoopback(s.so.Family() == unix.AF_INET6, listenerBlock, s.c.cnet.next.Add(1))
 			if _, err = bindLoopback(fd, addr); err != nil {
 				return
 			}

@@ -33,10 +33,7 @@ const tcpRmemPath = "/proc/sys/net/ipv4/tcp_rmem"
 // (a filler of a few KiB closes it, see fillTCP) without locking their
 // buffer: window scaling and autotuning stay as for any socket.
 func (n *conduitNet) newPairListener(family int) (*pairListener, error) {
-	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 3, 0, 1}), 0)
-	if family == unix.AF_INET6 {
-		addr = netip.AddrPortFrom(netip.IPv6Loopback(), 0)
-	}
+	addr := netip.AddrPortFrom(conduitLoopback(family == unix.AF_INET6, pairBlock, 1), 0)
 	var l *pairListener
 	var err error
 	if werr := n.onWorker(func() { l, err = makePairListener(family, addr) }); werr != nil {

@@ -47,23 +47,6 @@ type udpConduit struct {
 // real UDP socket's are when its path is full.
 const udpOursRcvBuf = 4 << 20
 
-// Loopback blocks of the conduit addresses (conduitLoopback).
-const (
-	targetBlock = 1 // 127.1.0.0/16: target ends
-	oursBlock   = 2 // 127.2.0.0/16: our ends
-)
-
-// conduitLoopback is the loopback address of conduit number i in block,
-// to bind with port 0. IPv4 conduits spread over 127.block.0.0/16, each
-// address with its own range of ephemeral ports (all of 127.0.0.0/8 is
-// local). IPv6 has ::1 only.
-func conduitLoopback(v6 bool, block byte, i uint32) netip.Addr {
-	if v6 {
-		return netip.IPv6Loopback()
-	}
-	return netip.AddrFrom4([4]byte{127, block, byte(i >> 8), byte(i)})
-}
-
 // newUDPConduit makes the conduit of a UDP socket of family in n: our
 // end is bound, the target end not yet.
 func newUDPConduit(n *conduitNet, family int) (*conduit, error) {
