@@ -14,15 +14,16 @@ import (
 )
 
 // conduitNet is the provider's private network namespace, in which the
-// conduits of UDP sockets live: a pair of kernel UDP sockets on
-// loopback, one injected into the target, one read and written by the
-// pumps (udpconduit.go). A kernel UDP socket answers the target's native
-// calls exactly as Linux's UDP does (EDESTADDRREQ on an unconnected
-// send, EAGAIN on a MSG_DONTWAIT recv after SHUT_RD, ...) and can carry
-// the stack's ICMP errors: the provider injects the matching ICMP error
-// on the namespace's loopback, quoting a datagram of the pair, and the
-// kernel sets the target's socket error (ECONNREFUSED for a port
-// unreachable) as it would for a real one.
+// conduits of UDP and TCP sockets live: a pair of kernel sockets of the
+// socket's protocol on loopback, one injected into the target, one read
+// and written by the pumps (udpconduit.go; tcppair.go, tcplisten.go). A
+// kernel socket answers the target's native calls exactly as Linux does
+// (EDESTADDRREQ on an unconnected UDP send, a TCP reset's ECONNRESET and
+// EPIPE, ...). UDP conduits also carry the stack's ICMP errors: the
+// provider injects the matching ICMP error on the namespace's loopback,
+// quoting a datagram of the pair, and the kernel sets the target's
+// socket error (ECONNREFUSED for a port unreachable) as it would for a
+// real one.
 //
 // The namespace holds nothing but loopback and the provider's own
 // sockets, so nothing else can reach a conduit. It is made by a worker
