@@ -332,8 +332,7 @@ func (s *Socket) drainUp() {
 // waitUpDrained waits until our end's receive queue is empty and the up
 // pump is not sending a datagram, or timeout.
 func (d *dgramState) waitUpDrained(ours *os.File, timeout time.Duration) {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
+	var t *time.Timer // made only when there is something to wait for
 	for {
 		d.upMu.Lock()
 		empty := true
@@ -341,6 +340,10 @@ func (d *dgramState) waitUpDrained(ours *os.File, timeout time.Duration) {
 		d.upMu.Unlock()
 		if empty {
 			return
+		}
+		if t == nil {
+			t = time.NewTimer(timeout)
+			defer t.Stop()
 		}
 		select {
 		case <-d.upIdle:
