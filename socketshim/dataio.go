@@ -141,7 +141,7 @@ func hasName(h msghdr) bool { return h.name != 0 }
 // destination, or it carries control messages a datagram conduit's
 // kernel socket must not see (see sendmsg).
 func servedSend(e *entry, h msghdr) bool {
-	return h.name != 0 || h.controllen != 0 && e.sotype != unix.SOCK_STREAM && !e.sock.Passthrough()
+	return hasName(h) || h.controllen != 0 && e.sotype != unix.SOCK_STREAM && !e.sock.Passthrough()
 }
 
 func (c *call) sendOne(e *entry, fd int, h msghdr, flags int) (int64, error) {
